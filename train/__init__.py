@@ -1,0 +1,1 @@
+"""Flax NNX MLP trainer for MNIST."""
