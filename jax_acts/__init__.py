@@ -1,0 +1,63 @@
+"""Activation functions for JAX whose derivatives stay accurate in the tails and
+defined at the edges: the sigmoid family, rectifiers and softmax normalisers."""
+
+from jax_acts._rectifiers import (
+    celu,
+    elu,
+    gelu,
+    leaky_relu,
+    mish,
+    relu,
+    relu6,
+    selu,
+    silu,
+    softplus,
+    swish,
+)
+from jax_acts._sigmoid import (
+    algebraic_sigmoid,
+    arctan,
+    erf,
+    generalized_logistic,
+    gudermannian,
+    hard_sigmoid,
+    hard_tanh,
+    log_sigmoid,
+    sigmoid,
+    soft_sign,
+    tanh,
+)
+from jax_acts._softmax import log_softmax, logsumexp, softmax, softmax_jacobian
+from jax_acts._tools import derivative, get, names
+
+__all__ = [
+    "algebraic_sigmoid",
+    "arctan",
+    "celu",
+    "derivative",
+    "elu",
+    "erf",
+    "gelu",
+    "generalized_logistic",
+    "get",
+    "gudermannian",
+    "hard_sigmoid",
+    "hard_tanh",
+    "leaky_relu",
+    "log_sigmoid",
+    "log_softmax",
+    "logsumexp",
+    "mish",
+    "names",
+    "relu",
+    "relu6",
+    "selu",
+    "sigmoid",
+    "silu",
+    "soft_sign",
+    "softmax",
+    "softmax_jacobian",
+    "softplus",
+    "swish",
+    "tanh",
+]

@@ -1,0 +1,45 @@
+"""Input handling shared by every activation: integer and bool inputs become the
+default float type, and half-precision floats are computed in float32."""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.typing import ArrayLike
+
+HALF_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
+
+
+def as_float(x: ArrayLike) -> Array:
+    """Returns ``x`` as a floating array, promoting integers and bools.
+
+    Raises:
+      TypeError: for complex or other non-real inputs, naming the dtype.
+    """
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.floating):
+        return x
+    if jnp.issubdtype(x.dtype, jnp.integer) or x.dtype == jnp.bool_:
+        return x.astype(jax.dtypes.canonicalize_dtype(float))
+    raise TypeError(
+        f"expected a real (float, integer or bool) array, got dtype {x.dtype}; "
+        "pass the real part or cast to a float dtype first"
+    )
+
+
+def work_dtype(dtype: jnp.dtype) -> jnp.dtype:
+    """The precision arithmetic runs in: float32 for float16/bfloat16."""
+    return jnp.dtype(jnp.float32) if dtype in HALF_DTYPES else jnp.dtype(dtype)
+
+
+def lift(kernel: Callable[..., Array], x: ArrayLike, *params: ArrayLike) -> Array:
+    """Applies ``kernel`` in work precision and returns the input's float dtype.
+
+    ``params`` (slopes, scales) are cast to the work precision, so a Python float
+    parameter never promotes a float32 input to float64.
+    """
+    x = as_float(x)
+    work = work_dtype(x.dtype)
+    cast_params = [jnp.asarray(p, dtype=work) for p in params]
+    return kernel(x.astype(work), *cast_params).astype(x.dtype)

@@ -1,0 +1,413 @@
+"""Rectified linear units and their smooth relatives, with derivatives that stay
+finite for every finite input and conventions fixed at the kinks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from jax_acts._dtypes import lift
+from jax_acts._sigmoid import _exp_neg_abs, _logistic_from, _tanh
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+@jax.custom_jvp
+def _relu(x: Array) -> Array:
+    return jnp.maximum(x, 0)
+
+
+@_relu.defjvp
+def _relu_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    return _relu(x), jnp.where(x > 0, x_dot, 0)
+
+
+@jax.jit
+def relu(x: ArrayLike) -> Array:
+    r"""Rectified linear unit.
+
+    .. math::
+        \operatorname{relu}(x) = \max(x, 0), \qquad
+        \operatorname{relu}'(x) = \begin{cases} 1 & x > 0 \\ 0 & x \le 0 \end{cases}
+
+    The derivative at 0 is 0, as in ``jax.nn.relu`` (see Bertoin et al.,
+    "Numerical influence of ReLU'(0) on backpropagation", NeurIPS 2021); autodiff
+    of ``maximum`` would split the tie and give 0.5.
+
+    Edge behaviour: ``relu(-inf) == 0``, ``relu(inf) == inf``; NaN propagates.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jax_acts as A
+      >>> A.relu(jnp.array([-2.0, 0.0, 1.5]))
+      Array([0. , 0. , 1.5], dtype=float32)
+      >>> float(jax.grad(A.relu)(0.0))
+      0.0
+
+    See also:
+      :func:`relu6`, :func:`leaky_relu`
+    """
+    return lift(_relu, x)
+
+
+@jax.custom_jvp
+def _relu6(x: Array) -> Array:
+    return jnp.clip(x, 0, 6)
+
+
+@_relu6.defjvp
+def _relu6_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    return _relu6(x), jnp.where((x > 0) & (x < 6), x_dot, 0)
+
+
+@jax.jit
+def relu6(x: ArrayLike) -> Array:
+    r"""ReLU capped at 6.
+
+    .. math::
+        \operatorname{relu6}(x) = \min(\max(x, 0), 6)
+
+    The derivative is 1 on the open interval (0, 6) and 0 elsewhere, including
+    both kinks, as in ``jax.nn.relu6``.
+
+    Edge behaviour: ``relu6(-inf) == 0``, ``relu6(inf) == 6``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.relu6(jnp.array([-1.0, 3.0, 7.0, jnp.inf]))
+      Array([0., 3., 6., 6.], dtype=float32)
+    """
+    return lift(_relu6, x)
+
+
+def _leaky_relu(x: Array, negative_slope: Array) -> Array:
+    return jnp.where(x >= 0, x, negative_slope * x)
+
+
+@jax.jit
+def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
+    r"""Leaky ReLU.
+
+    .. math::
+        f(x) = \begin{cases} x & x \ge 0 \\ a x & x < 0 \end{cases}
+
+    where :math:`a` is ``negative_slope``. Autodiff of the ``where`` gives the
+    derivative 1 at 0 (the branch ``x >= 0``), as in ``jax.nn.leaky_relu``.
+
+    Edge behaviour: ``leaky_relu(±inf) == ±inf`` (for a positive slope).
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+      negative_slope: slope for negative inputs, scalar or broadcastable array
+        (default 0.01).
+
+    Returns:
+      An array of the broadcast shape and the float dtype of ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.leaky_relu(jnp.array([-2.0, 0.0, 3.0]), negative_slope=0.25)
+      Array([-0.5,  0. ,  3. ], dtype=float32)
+    """
+    return lift(_leaky_relu, x, negative_slope)
+
+
+def _elu(x: Array, alpha: Array) -> Array:
+    # Double where: the untaken expm1 branch sees 0, so it cannot overflow and
+    # put inf * 0 = NaN into the gradient.
+    negative_part = jnp.where(x > 0, 0, x)
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative_part))
+
+
+@jax.jit
+def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
+    r"""Exponential linear unit.
+
+    .. math::
+        \operatorname{elu}(x) = \begin{cases} x & x > 0 \\
+            \alpha (e^x - 1) & x \le 0 \end{cases}
+
+    Autodiff is exact here; the derivative at 0 is :math:`\alpha` (the left
+    branch), which is 1, the derivative from both sides, for the default alpha.
+
+    Edge behaviour: ``elu(-inf) == -alpha``, ``elu(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+      alpha: scale of the negative saturation (default 1.0), differentiable.
+
+    Returns:
+      An array of the broadcast shape and the float dtype of ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.elu(jnp.array([-jnp.inf, -1.0, 0.0, 2.0])))
+      [-1.     -0.6321  0.      2.    ]
+
+    See also:
+      :func:`selu`, :func:`celu`
+    """
+    return lift(_elu, x, alpha)
+
+
+def _celu(x: Array, alpha: Array) -> Array:
+    negative_part = jnp.where(x > 0, 0, x)
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative_part / alpha))
+
+
+@jax.jit
+def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
+    r"""Continuously differentiable exponential linear unit.
+
+    .. math::
+        \operatorname{celu}(x) = \begin{cases} x & x > 0 \\
+            \alpha (e^{x/\alpha} - 1) & x \le 0 \end{cases}
+
+    The derivative is 1 at 0 from both sides for every alpha; autodiff of the
+    double ``where`` is exact and never sees an overflowing branch.
+
+    Edge behaviour: ``celu(-inf) == -alpha``, ``celu(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+      alpha: positive scale (default 1.0), differentiable.
+
+    Returns:
+      An array of the broadcast shape and the float dtype of ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.celu(jnp.array([-1.0, 0.0, 2.0]), alpha=2.0))
+      [-0.7869  0.      2.    ]
+    """
+    return lift(_celu, x, alpha)
+
+
+@jax.jit
+def selu(x: ArrayLike) -> Array:
+    r"""Scaled exponential linear unit.
+
+    .. math::
+        \operatorname{selu}(x) = \lambda\, \operatorname{elu}(x, \alpha)
+
+    with :math:`\lambda \approx 1.0507` and :math:`\alpha \approx 1.6733` from
+    Klambauer et al., "Self-Normalizing Neural Networks" (2017). The derivative
+    at 0 is :math:`\lambda\alpha` (the left branch), never a half-way value.
+
+    Edge behaviour: ``selu(-inf) == -lambda * alpha``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.selu(jnp.array([-1.0, 0.0, 1.0])))
+      [-1.1113  0.      1.0507]
+    """
+    return lift(lambda v, a, s: s * _elu(v, a), x, _SELU_ALPHA, _SELU_SCALE)
+
+
+def _gelu_exact(x: Array) -> Array:
+    sqrt_half = np.asarray(np.sqrt(0.5), dtype=x.dtype)
+    y = 0.5 * x * jax.lax.erfc(-x * sqrt_half)
+    return jnp.where(x == -jnp.inf, 0, y)
+
+
+def _gelu_tanh(x: Array) -> Array:
+    # Beyond |x| = 100 the tanh form equals relu in every float type; clipping
+    # keeps x**3 finite so the unused branch cannot feed inf * 0 into gradients.
+    outside = jnp.abs(x) > 100
+    inner_x = jnp.clip(x, -100, 100)
+    k = np.asarray(np.sqrt(2 / np.pi), dtype=x.dtype)
+    cdf = 0.5 * (1 + _tanh(k * (inner_x + 0.044715 * inner_x**3)))
+    return jnp.where(outside, jnp.where(x > 0, x, 0), inner_x * cdf)
+
+
+def gelu(x: ArrayLike, approximate: bool = False) -> Array:
+    r"""Gaussian error linear unit, exact by default.
+
+    .. math::
+        \operatorname{gelu}(x) = x\,\Phi(x)
+            = \frac{x}{2}\operatorname{erfc}\left(-\frac{x}{\sqrt2}\right)
+
+    and with ``approximate=True`` the tanh form
+    :math:`\frac{x}{2}\left(1 + \tanh\left(\sqrt{2/\pi}(x + 0.044715 x^3)
+    \right)\right)`.
+
+    Unlike ``jax.nn.gelu`` (whose default is ``approximate=True``), the default
+    here is the exact form, as in PyTorch. Autodiff gives
+    :math:`\Phi(x) + x\varphi(x)`; for the tanh form the cube is clipped where the
+    function already equals relu, so no gradient is ever NaN.
+
+    Edge behaviour: ``gelu(-inf) == 0``, ``gelu(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+      approximate: use the tanh approximation instead of the exact form
+        (default False).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.gelu(jnp.array([-1.0, 0.0, 1.0])))
+      [-0.1587  0.      0.8413]
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.gelu(jnp.array([-1.0, 0.0, 1.0]), approximate=True))
+      [-0.1588  0.      0.8412]
+    """
+    return _gelu_jit(x, approximate=bool(approximate))
+
+
+@jax.jit(static_argnames=("approximate",))
+def _gelu_jit(x: ArrayLike, approximate: bool) -> Array:
+    return lift(_gelu_tanh if approximate else _gelu_exact, x)
+
+
+@jax.custom_jvp
+def _silu(x: Array) -> Array:
+    e, r = _exp_neg_abs(x)
+    y = x * _logistic_from(x, e, r)
+    return jnp.where(x == -jnp.inf, 0, y)
+
+
+@_silu.defjvp
+def _silu_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    s = _logistic_from(x, e, r)
+    sigmoid_neg = jnp.where(x >= 0, e * r, r)
+    y = jnp.where(x == -jnp.inf, 0, x * s)
+    return y, s * (1 + x * sigmoid_neg) * x_dot
+
+
+@jax.jit
+def silu(x: ArrayLike) -> Array:
+    r"""Sigmoid linear unit, also called swish.
+
+    .. math::
+        \operatorname{silu}(x) = x\,\sigma(x), \qquad
+        \operatorname{silu}'(x) = \sigma(x)\left(1 + x\,\sigma(-x)\right)
+
+    The derivative is written by hand in this factored form, which keeps its
+    relative accuracy in the negative tail and costs one exponential.
+
+    Edge behaviour: ``silu(-inf) == 0`` (the limit; ``jax.nn.silu`` gives NaN),
+    ``silu(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.silu(jnp.array([-jnp.inf, -1.0, 0.0, 1.0])))
+      [ 0.     -0.2689  0.      0.7311]
+    """
+    return lift(_silu, x)
+
+
+swish = silu
+
+
+@jax.custom_jvp
+def _softplus(x: Array) -> Array:
+    e, _ = _exp_neg_abs(x)
+    return jnp.maximum(x, 0) + jnp.log1p(e)
+
+
+@_softplus.defjvp
+def _softplus_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    y = jnp.maximum(x, 0) + jnp.log1p(e)
+    return y, _logistic_from(x, e, r) * x_dot
+
+
+@jax.jit
+def softplus(x: ArrayLike) -> Array:
+    r"""Softplus, a smooth ReLU.
+
+    .. math::
+        \operatorname{softplus}(x) = \log(1 + e^x)
+            = \max(x, 0) + \log\left(1 + e^{-|x|}\right), \qquad
+        \operatorname{softplus}'(x) = \sigma(x)
+
+    The derivative is written by hand as the tail-accurate :func:`sigmoid`,
+    sharing the forward pass's :math:`e^{-|x|}`.
+
+    Edge behaviour: ``softplus(-inf) == 0``, ``softplus(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.softplus(jnp.array([-jnp.inf, -1.0, 0.0, 1.0])))
+      [0.     0.3133 0.6931 1.3133]
+    """
+    return lift(_softplus, x)
+
+
+def _mish(x: Array) -> Array:
+    y = x * _tanh(_softplus(x))
+    return jnp.where(x == -jnp.inf, 0, y)
+
+
+@jax.jit
+def mish(x: ArrayLike) -> Array:
+    r"""Mish, :math:`x \tanh(\operatorname{softplus}(x))`.
+
+    .. math::
+        \operatorname{mish}'(x) = \tanh(\operatorname{sp}(x))
+            + x\,\operatorname{sech}^2(\operatorname{sp}(x))\,\sigma(x)
+
+    Autodiff through this library's :func:`tanh` and :func:`softplus`, whose
+    hand-written rules are finite for every finite input.
+
+    Edge behaviour: ``mish(-inf) == 0`` (the limit; ``jax.nn.mish`` gives NaN),
+    ``mish(inf) == inf``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.mish(jnp.array([-jnp.inf, -1.0, 0.0, 1.0])))
+      [ 0.     -0.3034  0.      0.8651]
+    """
+    return lift(_mish, x)

@@ -1,0 +1,520 @@
+"""Sigmoid-shaped activations whose derivatives stay accurate in the tails, where
+the textbook identities such as ``s (1 - s)`` cancel to zero."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from jax_acts._dtypes import lift
+
+
+def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
+    """Returns ``e = exp(-|x|)`` and ``r = 1 / (1 + e)``, both in (0, 1]."""
+    e = jnp.exp(-jnp.abs(x))
+    return e, 1 / (1 + e)
+
+
+def _logistic_from(x: Array, e: Array, r: Array) -> Array:
+    # 1 - s is never formed: for x < 0 the small value e * r is computed directly.
+    return jnp.where(x >= 0, r, e * r)
+
+
+@jax.custom_jvp
+def _sigmoid(x: Array) -> Array:
+    e, r = _exp_neg_abs(x)
+    return _logistic_from(x, e, r)
+
+
+@_sigmoid.defjvp
+def _sigmoid_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    return _logistic_from(x, e, r), e * r * r * x_dot
+
+
+@jax.jit
+def sigmoid(x: ArrayLike) -> Array:
+    r"""Logistic sigmoid, with a derivative that is accurate in both tails.
+
+    .. math::
+        \sigma(x) = \frac{1}{1 + e^{-x}}, \qquad
+        \sigma'(x) = \frac{e^{-|x|}}{(1 + e^{-|x|})^2}
+
+    The derivative is written by hand (``jax.custom_jvp``) in terms of
+    :math:`e^{-|x|}`, which never cancels; the textbook :math:`\sigma(1-\sigma)`
+    rounds to exactly 0 in float32 once :math:`|x|` passes about 17, although the
+    true value is a normal float out to about 87. The forward pass uses the same
+    :math:`e^{-|x|}`, so the negative tail is :math:`e^{-|x|}/(1+e^{-|x|})` rather
+    than one minus a number close to one.
+
+    Edge behaviour: ``sigmoid(-inf) == 0``, ``sigmoid(inf) == 1``, the derivative
+    is 0 at both and finite for every finite input; NaN propagates.
+
+    Args:
+      x: input array of any shape. Integer and bool inputs are promoted to the
+        default float type; float16 and bfloat16 are computed in float32.
+
+    Returns:
+      An array of the same shape and float dtype as ``x``, with values in [0, 1].
+
+    Examples:
+      >>> import jax, jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.sigmoid(jnp.array([-jnp.inf, -2.0, 0.0, 2.0, jnp.inf])))
+      [0.     0.1192 0.5    0.8808 1.    ]
+      >>> float(jax.grad(A.sigmoid)(40.0)) > 0, float(jax.grad(jax.nn.sigmoid)(40.0))
+      (True, 0.0)
+
+    See also:
+      :func:`log_sigmoid`, :func:`generalized_logistic`, :func:`tanh`
+    """
+    return lift(_sigmoid, x)
+
+
+@jax.custom_jvp
+def _log_sigmoid(x: Array) -> Array:
+    e, _ = _exp_neg_abs(x)
+    return jnp.minimum(x, 0) - jnp.log1p(e)
+
+
+@_log_sigmoid.defjvp
+def _log_sigmoid_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    y = jnp.minimum(x, 0) - jnp.log1p(e)
+    sigmoid_neg = jnp.where(x >= 0, e * r, r)
+    return y, sigmoid_neg * x_dot
+
+
+@jax.jit
+def log_sigmoid(x: ArrayLike) -> Array:
+    r"""Logarithm of the logistic sigmoid.
+
+    .. math::
+        \log\sigma(x) = \min(x, 0) - \log\left(1 + e^{-|x|}\right), \qquad
+        \frac{d}{dx}\log\sigma(x) = \sigma(-x)
+
+    The derivative is written by hand as :math:`\sigma(-x)` computed from
+    :math:`e^{-|x|}`, so it stays accurate (not 0) for large positive ``x``.
+
+    Edge behaviour: ``log_sigmoid(-inf) == -inf``, ``log_sigmoid(inf) == 0``; the
+    derivative tends to 1 and 0 there and is finite for every finite input.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``, with values in
+      (-inf, 0].
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.log_sigmoid(jnp.array([-2.0, 0.0, 2.0])))
+      [-2.1269 -0.6931 -0.1269]
+
+    See also:
+      :func:`sigmoid`, :func:`softplus`
+    """
+    return lift(_log_sigmoid, x)
+
+
+@jax.custom_jvp
+def _tanh(x: Array) -> Array:
+    return jnp.tanh(x)
+
+
+@_tanh.defjvp
+def _tanh_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e = jnp.exp(-2 * jnp.abs(x))
+    r = 1 / (1 + e)
+    return jnp.tanh(x), 4 * e * r * r * x_dot
+
+
+@jax.jit
+def tanh(x: ArrayLike) -> Array:
+    r"""Hyperbolic tangent, with a derivative that is accurate in both tails.
+
+    .. math::
+        \tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}, \qquad
+        \tanh'(x) = \frac{4 e^{-2|x|}}{(1 + e^{-2|x|})^2}
+
+    The derivative is written by hand: :math:`1 - \tanh^2 x` rounds to exactly 0
+    in float32 once :math:`|x|` passes about 9, although the true value is a
+    normal float out to about 44.
+
+    Edge behaviour: ``tanh(±inf) == ±1`` with derivative 0; the derivative is
+    finite for every finite input.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``, with values in [-1, 1].
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.tanh(jnp.array([-1.0, 0.0, 1.0, jnp.inf])))
+      [-0.7616  0.      0.7616  1.    ]
+
+    See also:
+      :func:`sigmoid`, :func:`hard_tanh`
+    """
+    return lift(_tanh, x)
+
+
+@jax.jit
+def arctan(x: ArrayLike) -> Array:
+    r"""Arctangent, an odd sigmoid with range :math:`(-\pi/2, \pi/2)`.
+
+    .. math::
+        \arctan'(x) = \frac{1}{1 + x^2}
+
+    Autodiff of :func:`jax.numpy.arctan` already gives this rule, and it has no
+    cancellation: :math:`1 + x^2` only overflows where the true derivative is
+    below the smallest normal float, and then the result is the correct 0.
+
+    Edge behaviour: ``arctan(±inf) == ±pi/2`` with derivative 0.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.arctan(jnp.array([-jnp.inf, 0.0, 1.0])))
+      [-1.5708  0.      0.7854]
+    """
+    return lift(jnp.arctan, x)
+
+
+@jax.custom_jvp
+def _gudermannian(x: Array) -> Array:
+    return 2 * jnp.arctan(jnp.tanh(x / 2))
+
+
+@_gudermannian.defjvp
+def _gudermannian_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e = jnp.exp(-jnp.abs(x))
+    return _gudermannian(x), 2 * e / (1 + e * e) * x_dot
+
+
+@jax.jit
+def gudermannian(x: ArrayLike) -> Array:
+    r"""Gudermannian function, an odd sigmoid with range :math:`(-\pi/2, \pi/2)`.
+
+    .. math::
+        \operatorname{gd}(x) = 2 \arctan\left(\tanh\frac{x}{2}\right), \qquad
+        \operatorname{gd}'(x) = \operatorname{sech} x
+            = \frac{2 e^{-|x|}}{1 + e^{-2|x|}}
+
+    The derivative is written by hand from :math:`e^{-|x|}`: autodiff of the
+    composition multiplies a vanishing :math:`1 - \tanh^2` and loses the tail.
+    The forward form through :math:`\tanh(x/2)` never overflows, unlike
+    :math:`\arctan(\sinh x)`.
+
+    Edge behaviour: ``gudermannian(±inf) == ±pi/2`` with derivative 0.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.gudermannian(jnp.array([0.0, 1.0, jnp.inf])))
+      [0.     0.8658 1.5708]
+    """
+    return lift(_gudermannian, x)
+
+
+def _exp_neg_square(x: Array) -> Array:
+    r"""Computes :math:`e^{-x^2}` to a few ulps, also where :math:`x^2` is large.
+
+    Rounding :math:`x^2` alone would cost up to 64 ulps at :math:`x^2 \approx 87`,
+    so ``x`` is split into a part ``hi`` with few bits (``hi**2`` is exact) and a
+    small remainder; the extra factor ``e`` keeps the large factor a normal number
+    wherever the final result is one.
+    """
+    # Beyond |x| = 40 the result underflows in every float type used here.
+    x = jnp.clip(x, -40, 40)
+    hi = jnp.round(x * 64) / 64
+    lo = x - hi
+    return jnp.exp(1 - hi * hi) * jnp.exp(-lo * (x + hi) - 1)
+
+
+@jax.custom_jvp
+def _erf(x: Array) -> Array:
+    return jax.lax.erf(x)
+
+
+@_erf.defjvp
+def _erf_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    scale = np.asarray(2 / np.sqrt(np.pi), dtype=x.dtype)
+    return jax.lax.erf(x), scale * _exp_neg_square(x) * x_dot
+
+
+@jax.jit
+def erf(x: ArrayLike) -> Array:
+    r"""Error function, an odd sigmoid with range (-1, 1).
+
+    .. math::
+        \operatorname{erf}(x) = \frac{2}{\sqrt\pi}\int_0^x e^{-t^2}\,dt, \qquad
+        \operatorname{erf}'(x) = \frac{2}{\sqrt\pi} e^{-x^2}
+
+    The derivative is written by hand: the plain rule rounds :math:`x^2` first,
+    a relative error of up to :math:`x^2` ulps in :math:`e^{-x^2}` (about 4e-6 in
+    float32 near :math:`|x| = 9`); here :math:`x^2` is split exactly.
+
+    Edge behaviour: ``erf(±inf) == ±1`` with derivative 0.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.erf(jnp.array([-jnp.inf, 0.0, 0.5, 2.0])))
+      [-1.      0.      0.5205  0.9953]
+    """
+    return lift(_erf, x)
+
+
+@jax.custom_jvp
+def _generalized_logistic(x: Array, alpha: Array) -> Array:
+    e, r = _exp_neg_abs(x)
+    return jnp.power(_logistic_from(x, e, r), alpha)
+
+
+@_generalized_logistic.defjvp
+def _generalized_logistic_jvp(primals, tangents):
+    (x, alpha), (x_dot, alpha_dot) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    y = jnp.power(_logistic_from(x, e, r), alpha)
+    sigmoid_neg = jnp.where(x >= 0, e * r, r)
+    log_s = jnp.minimum(x, 0) - jnp.log1p(e)
+    # y == 0 only where log_s is huge or -inf; the product's limit there is 0.
+    dy_dalpha = jnp.where(y > 0, y * log_s, 0)
+    return y, alpha * y * sigmoid_neg * x_dot + dy_dalpha * alpha_dot
+
+
+@jax.jit
+def _generalized_logistic_jit(x: ArrayLike, alpha: ArrayLike) -> Array:
+    return lift(_generalized_logistic, x, alpha)
+
+
+def generalized_logistic(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
+    r"""Generalised logistic function (Richards' curve with unit growth rate).
+
+    .. math::
+        f(x) = \left(1 + e^{-x}\right)^{-\alpha} = \sigma(x)^\alpha, \qquad
+        f'(x) = \alpha\, f(x)\, \sigma(-x), \qquad
+        \frac{\partial f}{\partial\alpha} = f(x) \log\sigma(x)
+
+    The derivative is written by hand from :math:`\sigma(-x)` computed without
+    cancellation. ``alpha = 1`` is :func:`sigmoid`; the forward value is
+    :math:`\sigma(x)^\alpha` with an accurate power, so its relative error grows
+    with ``alpha`` (about ``3 * alpha`` ulps in the negative tail).
+
+    Edge behaviour: ``f(-inf) == 0``, ``f(inf) == 1``, derivative 0 at both.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+      alpha: positive exponent, a scalar or an array broadcastable with ``x``
+        (default 1.0). Differentiable.
+
+    Returns:
+      An array of the broadcast shape and the float dtype of ``x``.
+
+    Raises:
+      ValueError: if ``alpha`` is a concrete number that is not positive.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.generalized_logistic(jnp.array([-1.0, 0.0, 1.0]), alpha=2.0))
+      [0.0723 0.25   0.5344]
+    """
+    if isinstance(alpha, int | float) and not alpha > 0:
+        raise ValueError(
+            f"alpha must be positive, got {alpha!r}; the curve is a sigmoid only "
+            "for alpha > 0"
+        )
+    return _generalized_logistic_jit(x, alpha)
+
+
+@jax.custom_jvp
+def _algebraic_sigmoid(x: Array) -> Array:
+    big = jnp.abs(x) > 1
+    # 1/x keeps x^2 from overflowing; each branch sees a harmless input.
+    inv = 1 / jnp.where(big, x, 1)
+    small_form = x / jnp.sqrt(1 + x * jnp.where(big, 0, x))
+    big_form = jnp.sign(x) / jnp.sqrt(1 + inv * inv)
+    return jnp.where(big, big_form, small_form)
+
+
+@_algebraic_sigmoid.defjvp
+def _algebraic_sigmoid_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    # Clamped where the true derivative already rounds to 0, so w stays finite.
+    limit = np.sqrt(np.finfo(x.dtype).max) / 2
+    a = jnp.minimum(jnp.abs(x), limit)
+    w = 1 + a * a
+    return _algebraic_sigmoid(x), 1 / jnp.sqrt(w) / w * x_dot
+
+
+@jax.jit
+def algebraic_sigmoid(x: ArrayLike) -> Array:
+    r"""Algebraic sigmoid :math:`x / \sqrt{1 + x^2}`, odd with range (-1, 1).
+
+    .. math::
+        f(x) = \frac{x}{\sqrt{1 + x^2}}, \qquad f'(x) = (1 + x^2)^{-3/2}
+
+    The forward value switches to :math:`\operatorname{sign}(x)/\sqrt{1 + x^{-2}}`
+    for :math:`|x| > 1`, so :math:`x^2` never overflows (the plain formula gives
+    0 for :math:`|x| > 2 \cdot 10^{19}` in float32 and NaN at infinity). The
+    derivative is written by hand; autodiff of the quotient subtracts two nearly
+    equal terms.
+
+    Edge behaviour: ``f(±inf) == ±1`` with derivative 0.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> with jnp.printoptions(precision=4):
+      ...     print(A.algebraic_sigmoid(jnp.array([-jnp.inf, 0.0, 1.0, 3e38])))
+      [-1.      0.      0.7071  1.    ]
+    """
+    return lift(_algebraic_sigmoid, x)
+
+
+@jax.custom_jvp
+def _soft_sign(x: Array) -> Array:
+    a = jnp.abs(x)
+    return jnp.where(a == jnp.inf, jnp.sign(x), x / (1 + a))
+
+
+@_soft_sign.defjvp
+def _soft_sign_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    q = 1 / (1 + jnp.abs(x))
+    return _soft_sign(x), q * q * x_dot
+
+
+@jax.jit
+def soft_sign(x: ArrayLike) -> Array:
+    r"""Soft sign :math:`x / (1 + |x|)`, odd with range (-1, 1).
+
+    .. math::
+        f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2}
+
+    The derivative is written by hand: autodiff of the quotient gives
+    :math:`\frac{1}{1+|x|} - \frac{|x|}{(1+|x|)^2}`, two nearly equal terms whose
+    difference loses most digits for large :math:`|x|`.
+
+    Edge behaviour: ``soft_sign(±inf) == ±1`` (``jax.nn.soft_sign(inf)`` is NaN),
+    derivative 0 there.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.soft_sign(jnp.array([-jnp.inf, -1.0, 0.0, 3.0, jnp.inf]))
+      Array([-1.  , -0.5 ,  0.  ,  0.75,  1.  ], dtype=float32)
+    """
+    return lift(_soft_sign, x)
+
+
+@jax.custom_jvp
+def _hard_sigmoid(x: Array) -> Array:
+    return jnp.clip(x + 3, 0, 6) / 6
+
+
+@_hard_sigmoid.defjvp
+def _hard_sigmoid_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    inside = (x > -3) & (x < 3)
+    return _hard_sigmoid(x), jnp.where(inside, x_dot / 6, 0)
+
+
+@jax.jit
+def hard_sigmoid(x: ArrayLike) -> Array:
+    r"""Hard sigmoid, the piecewise-linear sigmoid of ``jax.nn.hard_sigmoid``.
+
+    .. math::
+        f(x) = \frac{\min(\max(x + 3, 0), 6)}{6}
+
+    The derivative is 1/6 on the open interval (-3, 3) and 0 elsewhere,
+    including both kinks (the convention of ``jax.nn.relu6``; autodiff of
+    ``clip`` would give 1/12 there).
+
+    Edge behaviour: ``hard_sigmoid(-inf) == 0``, ``hard_sigmoid(inf) == 1``.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.hard_sigmoid(jnp.array([-4.0, -3.0, 0.0, 1.5, 3.0]))
+      Array([0.  , 0.  , 0.5 , 0.75, 1.  ], dtype=float32)
+
+    See also:
+      :func:`relu6`, :func:`hard_tanh`
+    """
+    return lift(_hard_sigmoid, x)
+
+
+def _hard_tanh(x: Array) -> Array:
+    return jnp.where(x > 1, 1, jnp.where(x < -1, -1, x)).astype(x.dtype)
+
+
+@jax.jit
+def hard_tanh(x: ArrayLike) -> Array:
+    r"""Hard tanh, :math:`x` clipped to [-1, 1], as in ``jax.nn.hard_tanh``.
+
+    .. math::
+        f(x) = \max(-1, \min(x, 1))
+
+    The derivative is 1 on the closed interval [-1, 1] and 0 outside, the value
+    autodiff of ``jax.nn.hard_tanh`` gives at the kinks.
+
+    Edge behaviour: ``hard_tanh(±inf) == ±1``; NaN propagates.
+
+    Args:
+      x: input array of any shape (integers and bools are promoted).
+
+    Returns:
+      An array of the same shape and float dtype as ``x``.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.hard_tanh(jnp.array([-2.0, -0.5, 0.0, 0.5, 2.0]))
+      Array([-1. , -0.5,  0. ,  0.5,  1. ], dtype=float32)
+    """
+    return lift(_hard_tanh, x)

@@ -1,0 +1,120 @@
+"""Elementwise derivatives of activations and the registry that looks them up by
+name."""
+
+from collections.abc import Callable
+
+import jax
+from jax import Array
+from jax.typing import ArrayLike
+
+from jax_acts import _rectifiers, _sigmoid
+from jax_acts._dtypes import as_float
+
+_REGISTRY: dict[str, Callable[..., Array]] = {
+    "sigmoid": _sigmoid.sigmoid,
+    "log_sigmoid": _sigmoid.log_sigmoid,
+    "tanh": _sigmoid.tanh,
+    "arctan": _sigmoid.arctan,
+    "gudermannian": _sigmoid.gudermannian,
+    "erf": _sigmoid.erf,
+    "generalized_logistic": _sigmoid.generalized_logistic,
+    "algebraic_sigmoid": _sigmoid.algebraic_sigmoid,
+    "soft_sign": _sigmoid.soft_sign,
+    "hard_sigmoid": _sigmoid.hard_sigmoid,
+    "hard_tanh": _sigmoid.hard_tanh,
+    "relu": _rectifiers.relu,
+    "relu6": _rectifiers.relu6,
+    "leaky_relu": _rectifiers.leaky_relu,
+    "elu": _rectifiers.elu,
+    "celu": _rectifiers.celu,
+    "selu": _rectifiers.selu,
+    "gelu": _rectifiers.gelu,
+    "silu": _rectifiers.silu,
+    "swish": _rectifiers.swish,
+    "softplus": _rectifiers.softplus,
+    "mish": _rectifiers.mish,
+}
+
+
+def names() -> tuple[str, ...]:
+    """Names of every elementwise activation :func:`get` accepts, sorted.
+
+    Returns:
+      A tuple of strings; aliases (``swish`` for ``silu``) are included.
+
+    Examples:
+      >>> import jax_acts as A
+      >>> "relu" in A.names() and "softmax" not in A.names()
+      True
+    """
+    return tuple(sorted(_REGISTRY))
+
+
+def get(name: str) -> Callable[..., Array]:
+    """Looks up an elementwise activation by name, with its default parameters.
+
+    Args:
+      name: one of :func:`names`, e.g. ``"relu"`` or ``"gelu"``.
+
+    Returns:
+      The activation function.
+
+    Raises:
+      ValueError: if ``name`` is unknown; the message lists the valid names.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.get("relu")(jnp.array([-1.0, 2.0]))
+      Array([0., 2.], dtype=float32)
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of: {', '.join(names())}"
+        ) from None
+
+
+def derivative(f: Callable[[Array], Array] | str) -> Callable[[ArrayLike], Array]:
+    r"""Elementwise derivative :math:`f'(x)` of an elementwise activation.
+
+    Built as ``jax.vmap(jax.grad(f))`` over the flattened input and reshaped back,
+    so it applies whatever derivative rule ``f`` defines (the hand-written ones
+    of this library included) and is jit-compiled.
+
+    Args:
+      f: an elementwise function of one array, such as :func:`sigmoid`, or its
+        registry name. Bind extra parameters first, e.g. with
+        ``functools.partial(leaky_relu, negative_slope=0.1)``.
+
+    Returns:
+      A jitted function mapping an array of any shape to the derivative at each
+      element, same shape and float dtype (integers and bools are promoted).
+
+    Raises:
+      ValueError: for an unknown name; TypeError: if ``f`` is not callable.
+
+    Examples:
+      >>> import jax.numpy as jnp, jax_acts as A
+      >>> A.derivative(A.relu)(jnp.array([[-1.0, 0.0], [0.5, 2.0]]))
+      Array([[0., 0.],
+             [1., 1.]], dtype=float32)
+      >>> A.derivative("sigmoid")(jnp.array([0.0, 30.0])) > 0
+      Array([ True,  True], dtype=bool)
+    """
+    if isinstance(f, str):
+        f = get(f)
+    if not callable(f):
+        raise TypeError(
+            f"derivative expects a function or an activation name, got {f!r}"
+        )
+    elementwise_grad = jax.vmap(jax.grad(f))
+
+    @jax.jit
+    def df(x: ArrayLike) -> Array:
+        x = as_float(x)
+        return elementwise_grad(x.reshape(-1)).reshape(x.shape)
+
+    df.__name__ = f"derivative_of_{getattr(f, '__name__', 'f')}"
+    df.__doc__ = f"Elementwise derivative of {getattr(f, '__name__', repr(f))}."
+    return df
