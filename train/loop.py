@@ -1,0 +1,303 @@
+"""The training loop: compile once, then per epoch train, evaluate, checkpoint.
+
+``fit`` is the programmatic entry point; it keeps everything in memory unless a
+work directory is given, in which case it also checkpoints and can resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.sharding import Mesh
+from tqdm.auto import tqdm
+
+from train import steps
+from train.checkpoint import Checkpoints
+from train.config import Config
+from train.data import MNIST
+from train.model import MLP
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or inf; training stopped."""
+
+    def __init__(self, epoch: int, step: int, last_good_epoch: int | None):
+        self.epoch = epoch
+        self.step = step
+        self.last_good_epoch = last_good_epoch
+        kept = (
+            f"the checkpoint of epoch {last_good_epoch} is kept"
+            if last_good_epoch is not None
+            else "no epoch finished, so there is no checkpoint"
+        )
+        super().__init__(
+            f"training loss is NaN or inf at epoch {epoch}, step {step} (1-based, "
+            f"within the epoch); stopped, and {kept}. Lower --learning-rate, set "
+            "--grad-clip, or pick another --activation."
+        )
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What ``fit`` returns.
+
+    Attributes:
+      model: the trained MLP after the last epoch.
+      history: one dict per epoch with ``epoch``, ``train_loss``,
+        ``train_accuracy``, ``test_loss``, ``test_accuracy``, ``epoch_seconds``
+        and ``learning_rate`` (accuracies are fractions in [0, 1]).
+      best_test_accuracy: the highest test accuracy of any epoch.
+      best_epoch: the epoch that reached it.
+      num_params: scalar parameters of the model.
+      devices: devices the batch was sharded over.
+      compile_seconds: time to compile the epoch and evaluation functions.
+    """
+
+    model: MLP
+    history: list[dict[str, float]]
+    best_test_accuracy: float
+    best_epoch: int
+    num_params: int
+    devices: int
+    compile_seconds: float
+
+
+def check_batch(config: Config, num_train: int, num_devices: int) -> list[str]:
+    """Batch-size problems that depend on the data and the devices."""
+    errors = []
+    if config.batch_size > num_train:
+        errors.append(
+            f"batch_size {config.batch_size} is larger than the {num_train} training "
+            "examples; pick a smaller --batch-size"
+        )
+    if config.batch_size % num_devices:
+        errors.append(
+            f"batch_size {config.batch_size} does not split evenly over "
+            f"{num_devices} devices; pick a multiple of {num_devices}"
+        )
+    return errors
+
+
+def _epoch_line(record: dict[str, float], epochs: int) -> str:
+    width = len(str(epochs))
+    return (
+        f"epoch {record['epoch']:>{width}}/{epochs}  "
+        f"train loss {record['train_loss']:.4f} "
+        f"acc {100 * record['train_accuracy']:.2f}%  "
+        f"test loss {record['test_loss']:.4f} "
+        f"acc {100 * record['test_accuracy']:.2f}%  "
+        f"lr {record['learning_rate']:.2e}  {record['epoch_seconds']:.2f} s"
+    )
+
+
+class _Bar:
+    """A tqdm bar per epoch that compiled code can advance through a callback."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.bar: tqdm | None = None
+
+    def start(self, epoch: int, epochs: int, total: int) -> None:
+        if self.enabled:
+            self.bar = tqdm(
+                total=total, desc=f"epoch {epoch}/{epochs}", unit="step", leave=False
+            )
+
+    def update(self, step: Any) -> None:
+        if self.bar is not None:
+            self.bar.update(int(step) - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def fit(
+    config: Config,
+    data: MNIST,
+    *,
+    workdir: str | Path | None = None,
+    resume: bool = False,
+    mesh: Mesh | None = None,
+    progress: bool = False,
+    on_epoch_end: Callable[[list[dict[str, float]]], None] | None = None,
+) -> FitResult:
+    """Trains the configured MLP on ``data`` and evaluates it after every epoch.
+
+    Args:
+      config: the run's configuration (``train.config.Config``).
+      data: host arrays from ``train.data.load_mnist``.
+      workdir: when given, checkpoints go to ``workdir/checkpoints`` (latest and
+        best) after every epoch.
+      resume: continue from the latest checkpoint in ``workdir`` when there is
+        one; its history is returned as if this call had run those epochs.
+      mesh: devices to shard each batch over (default: all devices).
+      progress: show a tqdm bar per epoch.
+      on_epoch_end: called with the history so far (see ``FitResult``) after
+        each epoch, before that epoch is checkpointed.
+
+    Raises:
+      ValueError: the batch does not fit the data or the devices.
+      NonFiniteLossError: the training loss became NaN or inf.
+    """
+    mesh = mesh if mesh is not None else steps.make_mesh()
+    num_train = len(data.train_labels)
+    errors = check_batch(config, num_train, mesh.size)
+    if errors:
+        raise ValueError("; ".join(errors))
+    device_data = steps.put_data(data, mesh)
+    num_steps = steps.steps_per_epoch(config, num_train)
+
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: steps.init_model(config)))
+    replicated = steps.replicated(mesh)
+    params = jax.jit(
+        lambda: nnx.state(steps.init_model(config)), out_shardings=replicated
+    )()
+    num_params = sum(x.size for x in jax.tree.leaves(params))
+    tx, schedule = steps.make_optimizer(config, num_steps)
+    opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
+
+    history: list[dict[str, float]] = []
+    checkpoints = Checkpoints(workdir) if workdir is not None else None
+    if checkpoints is not None and resume:
+        restored = checkpoints.restore(params, opt_state)
+        if restored is not None:
+            params, opt_state, record = restored
+            history = record["history"]
+            logger.info("Resuming after epoch %d from %s", record["epoch"], workdir)
+
+    bar = _Bar(progress and jax.process_index() == 0)
+    train_step = steps.make_train_step(
+        graphdef, tx, label_smoothing=config.label_smoothing
+    )
+    use_dropout = config.dropout > 0
+    evaluate = steps.make_evaluate(
+        graphdef, mesh=mesh, num_examples=device_data.num_test
+    )
+
+    start = time.perf_counter()
+    if config.scan_epoch:
+        every = max(1, num_steps // 50)
+        train_epoch = steps.make_train_epoch(
+            train_step,
+            mesh=mesh,
+            batch_size=config.batch_size,
+            num_steps=num_steps,
+            use_dropout=use_dropout,
+            progress=steps.Progress(bar.update, every) if bar.enabled else None,
+        )
+        run_epoch = train_epoch.lower(
+            params,
+            opt_state,
+            device_data.train_images,
+            device_data.train_labels,
+            steps.epoch_key(config.seed, 1),
+        ).compile()
+    else:
+        shuffle, step = steps.make_step_loop(
+            train_step,
+            mesh=mesh,
+            batch_size=config.batch_size,
+            num_steps=num_steps,
+            use_dropout=use_dropout,
+        )
+
+        def run_epoch(params, opt_state, images, labels, key):
+            batches, dropout_key = shuffle(key, num_train)
+            losses, accuracies = [], []
+            for i in range(num_steps):
+                params, opt_state, metrics = step(
+                    params, opt_state, images, labels, batches[i], dropout_key, i
+                )
+                losses.append(metrics["loss"])
+                accuracies.append(metrics["accuracy"])
+                bar.update(i + 1)
+            losses = jnp.stack(losses)
+            bad = jnp.flatnonzero(~jnp.isfinite(losses), size=1, fill_value=-1)[0]
+            summary = {
+                "loss": losses.mean(),
+                "accuracy": jnp.stack(accuracies).mean(),
+                "first_bad_step": bad,
+            }
+            return params, opt_state, summary
+
+    run_evaluate = evaluate.lower(
+        params, device_data.test_images, device_data.test_labels
+    ).compile()
+    compile_seconds = time.perf_counter() - start
+    logger.info("Compiled in %.1f s", compile_seconds)
+
+    try:
+        for epoch in range(len(history) + 1, config.epochs + 1):
+            bar.start(epoch, config.epochs, num_steps)
+            epoch_start = time.perf_counter()
+            params, opt_state, metrics = run_epoch(
+                params,
+                opt_state,
+                device_data.train_images,
+                device_data.train_labels,
+                steps.epoch_key(config.seed, epoch),
+            )
+            metrics = jax.device_get(metrics)
+            epoch_seconds = time.perf_counter() - epoch_start
+            bar.close()
+            if metrics["first_bad_step"] >= 0:
+                raise NonFiniteLossError(
+                    epoch,
+                    int(metrics["first_bad_step"]) + 1,
+                    history[-1]["epoch"] if history else None,
+                )
+            test = jax.device_get(
+                run_evaluate(params, device_data.test_images, device_data.test_labels)
+            )
+            record = {
+                "epoch": epoch,
+                "train_loss": float(metrics["loss"]),
+                "train_accuracy": float(metrics["accuracy"]),
+                "test_loss": float(test["loss"]),
+                "test_accuracy": float(test["accuracy"]),
+                "epoch_seconds": epoch_seconds,
+                "learning_rate": float(schedule(epoch * num_steps - 1)),
+            }
+            is_best = all(
+                record["test_accuracy"] > past["test_accuracy"] for past in history
+            )
+            history.append(record)
+            logger.info(_epoch_line(record, config.epochs))
+            if on_epoch_end is not None:
+                on_epoch_end(history)
+            if checkpoints is not None:
+                checkpoints.save(
+                    epoch,
+                    params,
+                    opt_state,
+                    {"epoch": epoch, "history": history},
+                    is_best=is_best,
+                )
+    finally:
+        bar.close()
+        if checkpoints is not None:
+            checkpoints.close()
+
+    best = max(history, key=lambda r: r["test_accuracy"]) if history else None
+    return FitResult(
+        model=nnx.merge(graphdef, params),
+        history=history,
+        best_test_accuracy=best["test_accuracy"] if best else math.nan,
+        best_epoch=best["epoch"] if best else 0,
+        num_params=int(num_params),
+        devices=mesh.size,
+        compile_seconds=compile_seconds,
+    )

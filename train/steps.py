@@ -1,0 +1,338 @@
+"""The compiled pieces of training: optimizer, train step, scanned epoch, evaluation.
+
+Parameters and the whole dataset are replicated on every device; each batch is
+sharded over a one-axis ``("data",)`` mesh, so the same functions run on one CPU,
+several GPUs or TPU hosts. Images stay uint8 on the device and are normalised
+inside the model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from train.config import Config
+from train.model import (
+    MLP,
+    NUM_PIXELS,
+    accuracy,
+    cross_entropy_loss,
+    softmax_cross_entropy,
+)
+
+DATA_AXIS = "data"
+# Test examples per evaluation chunk (rounded up to a multiple of the devices).
+EVAL_CHUNK = 1000
+
+
+def make_mesh(devices: list[jax.Device] | None = None) -> Mesh:
+    """A one-axis mesh over ``devices`` (default: every device of every process)."""
+    return Mesh(
+        np.asarray(devices if devices is not None else jax.devices()), (DATA_AXIS,)
+    )
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def steps_per_epoch(config: Config, num_train: int) -> int:
+    """Full batches per epoch; the remainder of each shuffled epoch is dropped."""
+    return num_train // config.batch_size
+
+
+def make_schedule(config: Config, num_steps_per_epoch: int) -> optax.Schedule:
+    """Linear warm-up from 0 to the peak learning rate, then cosine decay to 0."""
+    total_steps = config.epochs * num_steps_per_epoch
+    warmup_steps = min(round(config.warmup_epochs * num_steps_per_epoch), total_steps)
+    return optax.warmup_cosine_decay_schedule(
+        init_value=0.0,
+        peak_value=config.learning_rate,
+        warmup_steps=warmup_steps,
+        decay_steps=total_steps,
+        end_value=0.0,
+    )
+
+
+def _decay_mask(params: Any) -> Any:
+    # Decaying biases only shifts units' thresholds towards zero; weight matrices
+    # are what decay is meant to shrink.
+    return jax.tree.map(lambda p: p.ndim > 1, params)
+
+
+def make_optimizer(
+    config: Config, num_steps_per_epoch: int
+) -> tuple[optax.GradientTransformation, optax.Schedule]:
+    """The configured optimizer and its learning-rate schedule.
+
+    AdamW applies decoupled weight decay; SGD uses momentum and adds the decay
+    to the gradient. Both decay weight matrices only, and clip the gradients'
+    global norm first when ``config.grad_clip`` is positive.
+    """
+    schedule = make_schedule(config, num_steps_per_epoch)
+    if config.optimizer == "adamw":
+        tx = optax.adamw(schedule, weight_decay=config.weight_decay, mask=_decay_mask)
+    elif config.optimizer == "sgd":
+        tx = optax.chain(
+            optax.add_decayed_weights(config.weight_decay, mask=_decay_mask),
+            optax.sgd(schedule, momentum=config.momentum, nesterov=True),
+        )
+    else:
+        raise ValueError(f"optimizer must be adamw or sgd, got {config.optimizer!r}")
+    if config.grad_clip > 0:
+        tx = optax.chain(optax.clip_by_global_norm(config.grad_clip), tx)
+    return tx, schedule
+
+
+def init_model(config: Config) -> MLP:
+    """The configured MLP, initialised from ``config.seed``."""
+    key = jax.random.fold_in(jax.random.key(config.seed), 0)
+    return MLP(
+        config.hidden, config.activation, config.dropout, rngs=nnx.Rngs(params=key)
+    )
+
+
+def epoch_key(seed: int, epoch: int) -> jax.Array:
+    """The PRNG key that shuffles and drops out in ``epoch`` (1-based).
+
+    Derived from the seed and the epoch alone, so a resumed run draws the same
+    batches as an uninterrupted one.
+    """
+    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), epoch)
+
+
+TrainStep = Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
+
+
+def make_train_step(
+    graphdef: nnx.GraphDef,
+    tx: optax.GradientTransformation,
+    *,
+    label_smoothing: float = 0.0,
+) -> TrainStep:
+    """A pure step ``(params, opt_state, images, labels, dropout_key) -> new ones``.
+
+    ``dropout_key`` None trains without dropout. The returned metrics are the
+    batch's mean ``loss`` and ``accuracy`` before the update.
+    """
+
+    def train_step(params, opt_state, images, labels, dropout_key):
+        def loss_fn(params):
+            model = nnx.merge(graphdef, params)
+            logits = model(images, dropout_key=dropout_key)
+            loss = cross_entropy_loss(logits, labels, label_smoothing=label_smoothing)
+            return loss, logits
+
+        (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        return params, opt_state, {"loss": loss, "accuracy": accuracy(logits, labels)}
+
+    return train_step
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceData:
+    """MNIST resident on the devices: uint8 ``[N, 784]`` images, int32 labels.
+
+    The test split is padded to whole evaluation chunks; ``num_test`` counts the
+    real examples.
+    """
+
+    train_images: jax.Array
+    train_labels: jax.Array
+    test_images: jax.Array
+    test_labels: jax.Array
+    num_test: int
+
+    @property
+    def num_train(self) -> int:
+        return int(self.train_images.shape[0])
+
+
+def eval_chunk(mesh: Mesh) -> int:
+    return math.ceil(EVAL_CHUNK / mesh.size) * mesh.size
+
+
+def _put_replicated(array: np.ndarray, mesh: Mesh) -> jax.Array:
+    # Every process holds the full array, so each device can be filled from the
+    # local copy; this works across hosts, unlike device_put of one host's array.
+    array = np.ascontiguousarray(array)
+    return jax.make_array_from_callback(
+        array.shape, replicated(mesh), lambda index: array[index]
+    )
+
+
+def put_data(data: Any, mesh: Mesh) -> DeviceData:
+    """Copies MNIST (``train.data.MNIST``) to every device of ``mesh``, as uint8."""
+    train_images = data.train_images.reshape(len(data.train_images), NUM_PIXELS)
+    test_images = data.test_images.reshape(len(data.test_images), NUM_PIXELS)
+    num_test = len(test_images)
+    padded = math.ceil(num_test / eval_chunk(mesh)) * eval_chunk(mesh)
+    test_images = np.pad(test_images, ((0, padded - num_test), (0, 0)))
+    test_labels = np.pad(data.test_labels, (0, padded - num_test))
+    return DeviceData(
+        train_images=_put_replicated(train_images.astype(np.uint8), mesh),
+        train_labels=_put_replicated(data.train_labels.astype(np.int32), mesh),
+        test_images=_put_replicated(test_images.astype(np.uint8), mesh),
+        test_labels=_put_replicated(test_labels.astype(np.int32), mesh),
+        num_test=num_test,
+    )
+
+
+def shuffled_batches(
+    key: jax.Array, num_train: int, batch_size: int, num_steps: int, mesh: Mesh
+) -> jax.Array:
+    """``[num_steps, batch_size]`` example indices, a fresh permutation per key."""
+    order = jax.random.permutation(key, num_train)[: num_steps * batch_size]
+    batches = order.reshape(num_steps, batch_size)
+    return jax.lax.with_sharding_constraint(
+        batches, NamedSharding(mesh, P(None, DATA_AXIS))
+    )
+
+
+def _gather_step(train_step, mesh, use_dropout):
+    """Wraps ``train_step`` to gather its batch from the resident dataset."""
+    batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+
+    def step(params, opt_state, images, labels, index, dropout_key, step_number):
+        # Indices are sharded over the batch, so each device gathers only its part.
+        batch_images = jax.lax.with_sharding_constraint(images[index], batch_sharding)
+        batch_labels = jax.lax.with_sharding_constraint(labels[index], batch_sharding)
+        key = jax.random.fold_in(dropout_key, step_number) if use_dropout else None
+        return train_step(params, opt_state, batch_images, batch_labels, key)
+
+    return step
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Receives ``(step)`` callbacks from inside a compiled epoch."""
+
+    update: Callable[[int], None]
+    every: int
+
+
+def make_train_epoch(
+    train_step: TrainStep,
+    *,
+    mesh: Mesh,
+    batch_size: int,
+    num_steps: int,
+    use_dropout: bool,
+    progress: Progress | None = None,
+) -> Callable[..., tuple[Any, Any, dict[str, jax.Array]]]:
+    """A jitted whole epoch ``(params, opt_state, images, labels, key)``.
+
+    The epoch shuffles with ``key``, then runs ``num_steps`` steps in one
+    ``lax.scan``. Its metrics are the mean train ``loss`` and ``accuracy`` and
+    ``first_bad_step``: the 0-based step whose loss was first NaN or inf, or -1.
+    ``params`` and ``opt_state`` are donated.
+    """
+    step = _gather_step(train_step, mesh, use_dropout)
+
+    def train_epoch(params, opt_state, images, labels, key):
+        shuffle_key, dropout_key = jax.random.split(key)
+        batches = shuffled_batches(
+            shuffle_key, images.shape[0], batch_size, num_steps, mesh
+        )
+
+        def body(carry, inputs):
+            params, opt_state, first_bad_step = carry
+            step_number, index = inputs
+            params, opt_state, metrics = step(
+                params, opt_state, images, labels, index, dropout_key, step_number
+            )
+            bad = ~jnp.isfinite(metrics["loss"]) & (first_bad_step < 0)
+            first_bad_step = jnp.where(bad, step_number, first_bad_step)
+            if progress is not None:
+                jax.lax.cond(
+                    (step_number + 1) % progress.every == 0,
+                    lambda: jax.debug.callback(progress.update, step_number + 1),
+                    lambda: None,
+                )
+            return (params, opt_state, first_bad_step), metrics
+
+        carry = (params, opt_state, jnp.int32(-1))
+        steps = (jnp.arange(num_steps, dtype=jnp.int32), batches)
+        (params, opt_state, first_bad_step), metrics = jax.lax.scan(body, carry, steps)
+        summary = {name: values.mean() for name, values in metrics.items()}
+        summary["first_bad_step"] = first_bad_step
+        return params, opt_state, summary
+
+    return jax.jit(train_epoch, donate_argnums=(0, 1))
+
+
+def make_step_loop(
+    train_step: TrainStep,
+    *,
+    mesh: Mesh,
+    batch_size: int,
+    num_steps: int,
+    use_dropout: bool,
+) -> tuple[Callable[..., jax.Array], Callable[..., Any]]:
+    """The per-step alternative to ``make_train_epoch``: one dispatch per batch.
+
+    Returns ``(shuffle, step)``: ``shuffle(key) -> (batches, dropout_key)`` and a
+    jitted ``step(params, opt_state, images, labels, index, dropout_key,
+    step_number)`` that donates ``params`` and ``opt_state``.
+    """
+
+    def shuffle(key, num_train):
+        shuffle_key, dropout_key = jax.random.split(key)
+        batches = shuffled_batches(shuffle_key, num_train, batch_size, num_steps, mesh)
+        return batches, dropout_key
+
+    step = _gather_step(train_step, mesh, use_dropout)
+    return (
+        jax.jit(shuffle, static_argnums=1),
+        jax.jit(step, donate_argnums=(0, 1)),
+    )
+
+
+def make_evaluate(
+    graphdef: nnx.GraphDef, *, mesh: Mesh, num_examples: int
+) -> Callable[..., dict[str, jax.Array]]:
+    """A jitted ``(params, images, labels) -> {"loss", "accuracy"}`` over a split.
+
+    ``images`` and ``labels`` are padded to whole chunks (see ``put_data``); only
+    the first ``num_examples`` count.
+    """
+    chunk = eval_chunk(mesh)
+    chunk_sharding = NamedSharding(mesh, P(None, DATA_AXIS))
+
+    def evaluate(params, images, labels):
+        model = nnx.merge(graphdef, params)
+        num_chunks = images.shape[0] // chunk
+        valid = jnp.arange(images.shape[0]) < num_examples
+        chunks = jax.tree.map(
+            lambda a: jax.lax.with_sharding_constraint(
+                a.reshape(num_chunks, chunk, *a.shape[1:]), chunk_sharding
+            ),
+            (images, labels, valid),
+        )
+
+        def body(totals, inputs):
+            chunk_images, chunk_labels, chunk_valid = inputs
+            logits = model(chunk_images)
+            losses = softmax_cross_entropy(logits, chunk_labels)
+            correct = jnp.argmax(logits, axis=-1) == chunk_labels
+            loss_sum = jnp.where(chunk_valid, losses, 0.0).sum()
+            correct_sum = jnp.where(chunk_valid, correct, False).sum()
+            return (totals[0] + loss_sum, totals[1] + correct_sum), None
+
+        totals = (jnp.float32(0.0), jnp.int32(0))
+        (loss_sum, correct_sum), _ = jax.lax.scan(body, totals, chunks)
+        return {"loss": loss_sum / num_examples, "accuracy": correct_sum / num_examples}
+
+    return jax.jit(evaluate)
