@@ -8,7 +8,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from jax_acts._dtypes import lift
-from jax_acts._sigmoid import _exp_neg_abs, _logistic_from, _tanh
+from jax_acts._sigmoid import _exp_neg_abs, _logistic_from
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -127,11 +127,24 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     return lift(_leaky_relu, x, negative_slope)
 
 
+@jax.custom_jvp
 def _elu(x: Array, alpha: Array) -> Array:
-    # Double where: the untaken expm1 branch sees 0, so it cannot overflow and
-    # put inf * 0 = NaN into the gradient.
+    # Double where: the untaken expm1 branch sees 0, so it cannot overflow.
     negative_part = jnp.where(x > 0, 0, x)
     return jnp.where(x > 0, x, alpha * jnp.expm1(negative_part))
+
+
+@_elu.defjvp
+def _elu_jvp(primals, tangents):
+    (x, alpha), (x_dot, alpha_dot) = primals, tangents
+    positive = x > 0
+    negative_part = jnp.where(positive, 0, x)
+    expm1 = jnp.expm1(negative_part)
+    y = jnp.where(positive, x, alpha * expm1)
+    # exp directly: autodiff's expm1(x) + 1 cancels to 0 below x = -17 in float32.
+    dy_dx = jnp.where(positive, 1, alpha * jnp.exp(negative_part))
+    dy_dalpha = jnp.where(positive, 0, expm1)
+    return y, dy_dx * x_dot + dy_dalpha * alpha_dot
 
 
 @jax.jit
@@ -142,8 +155,11 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
         \operatorname{elu}(x) = \begin{cases} x & x > 0 \\
             \alpha (e^x - 1) & x \le 0 \end{cases}
 
-    Autodiff is exact here; the derivative at 0 is :math:`\alpha` (the left
-    branch), which is 1, the derivative from both sides, for the default alpha.
+    The derivative is written by hand as :math:`\alpha e^x` for :math:`x \le 0`:
+    autodiff of ``expm1`` forms :math:`\operatorname{expm1}(x) + 1`, which is
+    exactly 0 below :math:`x \approx -17` in float32. At 0 the derivative is
+    :math:`\alpha` (the left branch), equal to the right derivative 1 for the
+    default alpha; it is never a half-way value.
 
     Edge behaviour: ``elu(-inf) == -alpha``, ``elu(inf) == inf``.
 
@@ -166,9 +182,24 @@ def elu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     return lift(_elu, x, alpha)
 
 
+@jax.custom_jvp
 def _celu(x: Array, alpha: Array) -> Array:
     negative_part = jnp.where(x > 0, 0, x)
-    return jnp.where(x > 0, x, alpha * jnp.expm1(negative_part / alpha))
+    # One division per call instead of one per element.
+    return jnp.where(x > 0, x, alpha * jnp.expm1(negative_part * (1 / alpha)))
+
+
+@_celu.defjvp
+def _celu_jvp(primals, tangents):
+    (x, alpha), (x_dot, alpha_dot) = primals, tangents
+    positive = x > 0
+    scaled = jnp.where(positive, 0, x) * (1 / alpha)
+    expm1 = jnp.expm1(scaled)
+    exp = jnp.exp(scaled)
+    y = jnp.where(positive, x, alpha * expm1)
+    dy_dx = jnp.where(positive, 1, exp)
+    dy_dalpha = jnp.where(positive, 0, expm1 - scaled * exp)
+    return y, dy_dx * x_dot + dy_dalpha * alpha_dot
 
 
 @jax.jit
@@ -179,8 +210,9 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
         \operatorname{celu}(x) = \begin{cases} x & x > 0 \\
             \alpha (e^{x/\alpha} - 1) & x \le 0 \end{cases}
 
-    The derivative is 1 at 0 from both sides for every alpha; autodiff of the
-    double ``where`` is exact and never sees an overflowing branch.
+    The derivative is written by hand as :math:`e^{x/\alpha}` for
+    :math:`x \le 0` (autodiff of ``expm1`` cancels to 0 in the tail); it is 1 at
+    0 from both sides for every alpha.
 
     Edge behaviour: ``celu(-inf) == -alpha``, ``celu(inf) == inf``.
 
@@ -235,13 +267,12 @@ def _gelu_exact(x: Array) -> Array:
 
 
 def _gelu_tanh(x: Array) -> Array:
-    # Beyond |x| = 100 the tanh form equals relu in every float type; clipping
-    # keeps x**3 finite so the unused branch cannot feed inf * 0 into gradients.
-    outside = jnp.abs(x) > 100
-    inner_x = jnp.clip(x, -100, 100)
+    # Clipping inside the cube keeps it finite, so the saturated tanh cannot feed
+    # 0 * inf into the gradient; beyond |x| = 100 the tanh is ±1 either way.
+    cube = jnp.clip(x, -100, 100) ** 3
     k = np.asarray(np.sqrt(2 / np.pi), dtype=x.dtype)
-    cdf = 0.5 * (1 + _tanh(k * (inner_x + 0.044715 * inner_x**3)))
-    return jnp.where(outside, jnp.where(x > 0, x, 0), inner_x * cdf)
+    y = 0.5 * x * (1 + jnp.tanh(k * (x + 0.044715 * cube)))
+    return jnp.where(x == -jnp.inf, 0, y)
 
 
 def gelu(x: ArrayLike, approximate: bool = False) -> Array:
@@ -257,8 +288,8 @@ def gelu(x: ArrayLike, approximate: bool = False) -> Array:
 
     Unlike ``jax.nn.gelu`` (whose default is ``approximate=True``), the default
     here is the exact form, as in PyTorch. Autodiff gives
-    :math:`\Phi(x) + x\varphi(x)`; for the tanh form the cube is clipped where the
-    function already equals relu, so no gradient is ever NaN.
+    :math:`\Phi(x) + x\varphi(x)`; in the tanh form the cube is clipped at
+    :math:`|x| = 100`, where the tanh is already ±1, so no gradient is ever NaN.
 
     Edge behaviour: ``gelu(-inf) == 0``, ``gelu(inf) == inf``.
 
@@ -289,8 +320,7 @@ def _gelu_jit(x: ArrayLike, approximate: bool) -> Array:
 
 @jax.custom_jvp
 def _silu(x: Array) -> Array:
-    e, r = _exp_neg_abs(x)
-    y = x * _logistic_from(x, e, r)
+    y = x * jax.lax.logistic(x)
     return jnp.where(x == -jnp.inf, 0, y)
 
 
@@ -379,9 +409,22 @@ def softplus(x: ArrayLike) -> Array:
     return lift(_softplus, x)
 
 
+@jax.custom_jvp
 def _mish(x: Array) -> Array:
-    y = x * _tanh(_softplus(x))
+    y = x * jnp.tanh(_softplus(x))
     return jnp.where(x == -jnp.inf, 0, y)
+
+
+@_mish.defjvp
+def _mish_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    e, r = _exp_neg_abs(x)
+    t = jnp.tanh(jnp.maximum(x, 0) + jnp.log1p(e))
+    s = _logistic_from(x, e, r)
+    y = jnp.where(x == -jnp.inf, 0, x * t)
+    # 1 - t*t only cancels for large x, where the term it scales is negligible
+    # next to t itself.
+    return y, (t + x * (1 - t * t) * s) * x_dot
 
 
 @jax.jit
@@ -392,8 +435,9 @@ def mish(x: ArrayLike) -> Array:
         \operatorname{mish}'(x) = \tanh(\operatorname{sp}(x))
             + x\,\operatorname{sech}^2(\operatorname{sp}(x))\,\sigma(x)
 
-    Autodiff through this library's :func:`tanh` and :func:`softplus`, whose
-    hand-written rules are finite for every finite input.
+    The derivative is written by hand so that it shares one exponential with
+    the value; :math:`\operatorname{sech}^2 = 1 - \tanh^2` only cancels for
+    large ``x``, where its term is negligible next to :math:`\tanh`.
 
     Edge behaviour: ``mish(-inf) == 0`` (the limit; ``jax.nn.mish`` gives NaN),
     ``mish(inf) == inf``.
