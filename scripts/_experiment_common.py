@@ -1,0 +1,204 @@
+"""Command line, MNIST subsets, a short training loop and output writing shared by the
+experiment scripts, so that each script holds only its own measurement."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FIGURE_DPI = 100
+
+
+def build_parser(name: str, description: str) -> argparse.ArgumentParser:
+    """Return the parser every experiment shares: ``--out``, ``--quick``,
+    ``--data-dir`` and ``--seed``; a script adds its own flags to it."""
+    parser = argparse.ArgumentParser(
+        prog=f"scripts/{name}.py",
+        description=description,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out") / name,
+        help="directory for the figure(s) and the JSON of measured numbers",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small MNIST subset and few steps: under a minute on 2 CPU cores",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory holding the four MNIST IDX files (default: $MNIST_DIR, "
+        "and TensorFlow Datasets when that is unset too)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    return parser
+
+
+def prepare_out(out: Path) -> Path:
+    """Create the output directory, refusing a path that is an existing file."""
+    if out.exists() and not out.is_dir():
+        raise SystemExit(
+            f"--out {out} is an existing file; expected a directory. "
+            "Pass a directory path (it is created if missing)."
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(key): _to_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json(item) for item in value]
+    if isinstance(value, np.ndarray) or hasattr(value, "__array__"):
+        return _to_json(np.asarray(value).tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        # JSON has no NaN or infinity; null keeps the file readable everywhere.
+        return None
+    return value
+
+
+def write_json(out: Path, name: str, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` to ``out/name.json``, replacing it only once fully written."""
+    path = out / f"{name}.json"
+    partial = path.with_suffix(".json.partial")
+    partial.write_text(json.dumps(_to_json(payload), indent=2) + "\n")
+    partial.replace(path)
+    return path
+
+
+def save_figure(figure: Any, path: Path) -> Path:
+    """Save a matplotlib figure as a small PNG and release its memory."""
+    import matplotlib.pyplot as plt
+
+    figure.savefig(path, dpi=FIGURE_DPI, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def use_agg_backend() -> None:
+    """Select matplotlib's file-only backend, so scripts run without a display."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+def load_data(
+    data_dir: Path | None,
+    *,
+    train_size: int | None = None,
+    test_size: int | None = None,
+) -> Any:
+    """MNIST through the trainer's loader, cut to its first examples when asked
+    (the IDX order is not sorted by class, so a prefix keeps every digit)."""
+    from train.data import MNIST, load_mnist
+
+    data = load_mnist(data_dir)
+    return MNIST(
+        data.train_images[:train_size],
+        data.train_labels[:train_size],
+        data.test_images[:test_size],
+        data.test_labels[:test_size],
+    )
+
+
+def batch_indices(
+    num_examples: int, steps: int, batch_size: int, seed: int
+) -> np.ndarray:
+    """``[steps, batch_size]`` example indices: reshuffled passes over the data, so
+    each epoch sees every example once."""
+    if batch_size > num_examples:
+        raise ValueError(
+            f"batch_size {batch_size} exceeds the {num_examples} training examples; "
+            "pass a smaller batch or more data"
+        )
+    rng = np.random.default_rng(seed)
+    per_epoch = num_examples // batch_size
+    epochs = -(-steps // per_epoch)
+    passes = [
+        rng.permutation(num_examples)[: per_epoch * batch_size] for _ in range(epochs)
+    ]
+    order = np.concatenate(passes).reshape(-1, batch_size)
+    return order[:steps].astype(np.int32)
+
+
+def train_mlp(
+    model: Any,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    optimizer: Any,
+    steps: int,
+    batch_size: int,
+    seed: int,
+) -> np.ndarray:
+    """Train ``model`` in place for ``steps`` minibatch steps of ``optimizer`` on the
+    mean softmax cross-entropy, all steps in one compiled ``lax.scan``.
+
+    The trainer's own loop schedules the learning rate over epochs; sweeps here need
+    a fixed rate and step count, so this loop takes any optax transformation.
+
+    Returns:
+      float32 ``[steps]``, the loss of each step's batch before its update.
+    """
+    import jax
+    import optax
+    from flax import nnx
+
+    from train.model import cross_entropy_loss
+
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def batch_loss(params, batch_images, batch_labels):
+        logits = nnx.merge(graphdef, params, rest)(batch_images)
+        return cross_entropy_loss(logits, batch_labels)
+
+    @jax.jit
+    def run(params, opt_state, images, labels, order):
+        def step(carry, indices):
+            params, opt_state = carry
+            loss, grads = jax.value_and_grad(batch_loss)(
+                params, images[indices], labels[indices]
+            )
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, _), losses = jax.lax.scan(step, (params, opt_state), order)
+        return params, losses
+
+    order = batch_indices(len(labels), steps, batch_size, seed)
+    params, losses = run(params, optimizer.init(params), images, labels, order)
+    nnx.update(model, params)
+    return np.asarray(losses)
+
+
+def predict(model: Any, images: np.ndarray, *, batch_size: int = 10_000) -> np.ndarray:
+    """Logits ``[N, num_classes]`` of ``images``, evaluated in batches."""
+    import jax
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    logits_of = jax.jit(lambda state, batch: nnx.merge(graphdef, state)(batch))
+    return np.concatenate(
+        [
+            np.asarray(logits_of(state, images[start : start + batch_size]))
+            for start in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def evaluate_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of ``images`` whose largest logit is at the label."""
+    return float(np.mean(np.argmax(predict(model, images), axis=-1) == labels))
