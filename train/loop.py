@@ -7,6 +7,7 @@ work directory is given, in which case it also checkpoints and can resume.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import time
@@ -124,6 +125,28 @@ class _Bar:
             self.bar = None
 
 
+def _step_epoch(fns, bar, params, opt_state, images, labels, epoch):
+    """One epoch dispatched step by step from Python; same metrics as the scan."""
+    batches = fns.shuffle(epoch)
+    losses, accuracies = [], []
+    for step_number in range(fns.num_steps):
+        params, opt_state, metrics = fns.train_step(
+            params, opt_state, images, labels, batches, epoch, step_number
+        )
+        losses.append(metrics["loss"])
+        accuracies.append(metrics["accuracy"])
+        bar.update(step_number + 1)
+    losses = jnp.stack(losses)
+    bad = jnp.flatnonzero(~jnp.isfinite(losses), size=1, fill_value=-1)[0]
+    summary = {
+        "loss": losses.mean(),
+        "accuracy": jnp.stack(accuracies).mean(),
+        "learning_rate": fns.learning_rate(epoch),
+        "first_bad_step": bad,
+    }
+    return params, opt_state, summary
+
+
 def fit(
     config: Config,
     data: MNIST,
@@ -157,17 +180,23 @@ def fit(
     errors = check_batch(config, num_train, mesh.size)
     if errors:
         raise ValueError("; ".join(errors))
+    bar = _Bar(progress and jax.process_index() == 0)
+    fns = steps.build(
+        config,
+        num_train=num_train,
+        num_test=len(data.test_labels),
+        mesh=mesh,
+        progress=steps.Progress(
+            bar.update, max(1, num_train // config.batch_size // 50)
+        )
+        if bar.enabled and config.scan_epoch
+        else None,
+    )
     device_data = steps.put_data(data, mesh)
-    num_steps = steps.steps_per_epoch(config, num_train)
-
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: steps.init_model(config)))
-    replicated = steps.replicated(mesh)
-    params = jax.jit(
-        lambda: nnx.state(steps.init_model(config)), out_shardings=replicated
-    )()
+    images, labels = device_data.train_images, device_data.train_labels
+    test_images, test_labels = device_data.test_images, device_data.test_labels
+    params, opt_state = fns.init()
     num_params = sum(x.size for x in jax.tree.leaves(params))
-    tx, schedule = steps.make_optimizer(config, num_steps)
-    opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
 
     history: list[dict[str, float]] = []
     checkpoints = Checkpoints(workdir) if workdir is not None else None
@@ -178,90 +207,34 @@ def fit(
             history = record["history"]
             logger.info("Resuming after epoch %d from %s", record["epoch"], workdir)
 
-    bar = _Bar(progress and jax.process_index() == 0)
-    train_step = steps.make_train_step(
-        graphdef, tx, label_smoothing=config.label_smoothing
-    )
-    use_dropout = config.dropout > 0
-    evaluate = steps.make_evaluate(
-        graphdef, mesh=mesh, num_examples=device_data.num_test
-    )
-
     start = time.perf_counter()
+    epoch_number = jnp.int32(len(history) + 1)
     if config.scan_epoch:
-        every = max(1, num_steps // 50)
-        train_epoch = steps.make_train_epoch(
-            train_step,
-            mesh=mesh,
-            batch_size=config.batch_size,
-            num_steps=num_steps,
-            use_dropout=use_dropout,
-            progress=steps.Progress(bar.update, every) if bar.enabled else None,
-        )
-        run_epoch = train_epoch.lower(
-            params,
-            opt_state,
-            device_data.train_images,
-            device_data.train_labels,
-            steps.epoch_key(config.seed, 1),
+        run_epoch = fns.train_epoch.lower(
+            params, opt_state, images, labels, epoch_number
         ).compile()
     else:
-        shuffle, step = steps.make_step_loop(
-            train_step,
-            mesh=mesh,
-            batch_size=config.batch_size,
-            num_steps=num_steps,
-            use_dropout=use_dropout,
-        )
-
-        def run_epoch(params, opt_state, images, labels, key):
-            batches, dropout_key = shuffle(key, num_train)
-            losses, accuracies = [], []
-            for i in range(num_steps):
-                params, opt_state, metrics = step(
-                    params, opt_state, images, labels, batches[i], dropout_key, i
-                )
-                losses.append(metrics["loss"])
-                accuracies.append(metrics["accuracy"])
-                bar.update(i + 1)
-            losses = jnp.stack(losses)
-            bad = jnp.flatnonzero(~jnp.isfinite(losses), size=1, fill_value=-1)[0]
-            summary = {
-                "loss": losses.mean(),
-                "accuracy": jnp.stack(accuracies).mean(),
-                "first_bad_step": bad,
-            }
-            return params, opt_state, summary
-
-    run_evaluate = evaluate.lower(
-        params, device_data.test_images, device_data.test_labels
-    ).compile()
+        run_epoch = functools.partial(_step_epoch, fns, bar)
+    run_evaluate = fns.evaluate.lower(params, test_images, test_labels).compile()
     compile_seconds = time.perf_counter() - start
     logger.info("Compiled in %.1f s", compile_seconds)
 
     try:
         for epoch in range(len(history) + 1, config.epochs + 1):
-            bar.start(epoch, config.epochs, num_steps)
+            bar.start(epoch, config.epochs, fns.num_steps)
             epoch_start = time.perf_counter()
             params, opt_state, metrics = run_epoch(
-                params,
-                opt_state,
-                device_data.train_images,
-                device_data.train_labels,
-                steps.epoch_key(config.seed, epoch),
+                params, opt_state, images, labels, jnp.int32(epoch)
             )
             metrics = jax.device_get(metrics)
             epoch_seconds = time.perf_counter() - epoch_start
             bar.close()
             if metrics["first_bad_step"] >= 0:
+                last_good = history[-1]["epoch"] if history else None
                 raise NonFiniteLossError(
-                    epoch,
-                    int(metrics["first_bad_step"]) + 1,
-                    history[-1]["epoch"] if history else None,
+                    epoch, int(metrics["first_bad_step"]) + 1, last_good
                 )
-            test = jax.device_get(
-                run_evaluate(params, device_data.test_images, device_data.test_labels)
-            )
+            test = jax.device_get(run_evaluate(params, test_images, test_labels))
             record = {
                 "epoch": epoch,
                 "train_loss": float(metrics["loss"]),
@@ -269,7 +242,7 @@ def fit(
                 "test_loss": float(test["loss"]),
                 "test_accuracy": float(test["accuracy"]),
                 "epoch_seconds": epoch_seconds,
-                "learning_rate": float(schedule(epoch * num_steps - 1)),
+                "learning_rate": float(metrics["learning_rate"]),
             }
             is_best = all(
                 record["test_accuracy"] > past["test_accuracy"] for past in history
@@ -293,7 +266,7 @@ def fit(
 
     best = max(history, key=lambda r: r["test_accuracy"]) if history else None
     return FitResult(
-        model=nnx.merge(graphdef, params),
+        model=nnx.merge(fns.graphdef, params),
         history=history,
         best_test_accuracy=best["test_accuracy"] if best else math.nan,
         best_epoch=best["epoch"] if best else 0,

@@ -102,13 +102,15 @@ def init_model(config: Config) -> MLP:
     )
 
 
-def epoch_key(seed: int, epoch: int) -> jax.Array:
-    """The PRNG key that shuffles and drops out in ``epoch`` (1-based).
+def epoch_keys(seed: int, epoch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The shuffling and dropout keys of ``epoch`` (1-based).
 
     Derived from the seed and the epoch alone, so a resumed run draws the same
-    batches as an uninterrupted one.
+    batches and dropout masks as an uninterrupted one.
     """
-    return jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), epoch)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), 1), epoch)
+    shuffle_key, dropout_key = jax.random.split(key)
+    return shuffle_key, dropout_key
 
 
 TrainStep = Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
@@ -201,57 +203,127 @@ def shuffled_batches(
     )
 
 
-def _gather_step(train_step, mesh, use_dropout):
-    """Wraps ``train_step`` to gather its batch from the resident dataset."""
-    batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
-
-    def step(params, opt_state, images, labels, index, dropout_key, step_number):
-        # Indices are sharded over the batch, so each device gathers only its part.
-        batch_images = jax.lax.with_sharding_constraint(images[index], batch_sharding)
-        batch_labels = jax.lax.with_sharding_constraint(labels[index], batch_sharding)
-        key = jax.random.fold_in(dropout_key, step_number) if use_dropout else None
-        return train_step(params, opt_state, batch_images, batch_labels, key)
-
-    return step
-
-
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """Receives ``(step)`` callbacks from inside a compiled epoch."""
+    """Receives the number of finished steps from inside a compiled epoch.
+
+    ``update`` runs on the host every ``every`` steps, through
+    ``jax.debug.callback``.
+    """
 
     update: Callable[[int], None]
     every: int
 
 
-def make_train_epoch(
-    train_step: TrainStep,
-    *,
-    mesh: Mesh,
-    batch_size: int,
-    num_steps: int,
-    use_dropout: bool,
-    progress: Progress | None = None,
-) -> Callable[..., tuple[Any, Any, dict[str, jax.Array]]]:
-    """A jitted whole epoch ``(params, opt_state, images, labels, key)``.
+@dataclasses.dataclass(frozen=True)
+class TrainFunctions:
+    """The jitted functions of one configuration (see ``build``).
 
-    The epoch shuffles with ``key``, then runs ``num_steps`` steps in one
-    ``lax.scan``. Its metrics are the mean train ``loss`` and ``accuracy`` and
-    ``first_bad_step``: the 0-based step whose loss was first NaN or inf, or -1.
-    ``params`` and ``opt_state`` are donated.
+    Images and labels are the resident ``DeviceData`` arrays; ``epoch`` is the
+    1-based epoch number (an int or int32 scalar), from which the shuffling and
+    dropout keys derive. Training functions donate ``params`` and ``opt_state``:
+    use the returned ones.
+
+    Attributes:
+      graphdef: the MLP's structure; ``nnx.merge(graphdef, params)`` is a model.
+      tx: the optimizer (``make_optimizer``).
+      schedule: its learning rate per step.
+      num_steps: steps per epoch.
+      mesh: devices the batch is sharded over.
+      init: ``() -> (params, opt_state)``, replicated on every device.
+      train_epoch: ``(params, opt_state, images, labels, epoch) -> (params,
+        opt_state, metrics)``; shuffles, then runs every step in one
+        ``lax.scan``. Metrics: mean train ``loss`` and ``accuracy``,
+        ``learning_rate`` of the last step, and ``first_bad_step``, the 0-based
+        step whose loss was first NaN or inf (-1 when none was).
+      shuffle: ``(epoch) -> [num_steps, batch_size]`` example indices, the
+        batches ``train_epoch`` draws.
+      train_step: ``(params, opt_state, images, labels, batches, epoch,
+        step_number) -> (params, opt_state, metrics)``: one step, one dispatch
+        from Python, on the batch ``images[batches[step_number]]`` where
+        ``batches`` comes from ``shuffle``; metrics ``loss`` and ``accuracy``
+        of the batch.
+      batch_step: ``(params, opt_state, images, labels, dropout_key) ->
+        (params, opt_state, metrics)`` on a batch passed in (dropout key None
+        without dropout).
+      learning_rate: ``(epoch) -> learning rate of the epoch's last step``.
+      evaluate: ``(params, images, labels) -> {"loss", "accuracy"}`` over the
+        padded test split of ``put_data``.
     """
-    step = _gather_step(train_step, mesh, use_dropout)
 
-    def train_epoch(params, opt_state, images, labels, key):
-        shuffle_key, dropout_key = jax.random.split(key)
-        batches = shuffled_batches(
-            shuffle_key, images.shape[0], batch_size, num_steps, mesh
+    graphdef: nnx.GraphDef
+    tx: optax.GradientTransformation
+    schedule: optax.Schedule
+    num_steps: int
+    mesh: Mesh
+    init: Callable[[], tuple[Any, Any]]
+    train_epoch: Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
+    shuffle: Callable[..., jax.Array]
+    train_step: Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
+    batch_step: Callable[..., tuple[Any, Any, dict[str, jax.Array]]]
+    learning_rate: Callable[..., jax.Array]
+    evaluate: Callable[..., dict[str, jax.Array]]
+
+
+def build(
+    config: Config,
+    *,
+    num_train: int,
+    num_test: int,
+    mesh: Mesh | None = None,
+    progress: Progress | None = None,
+) -> TrainFunctions:
+    """Jits every function that trains and evaluates ``config``'s model.
+
+    Args:
+      config: model, optimizer and batch settings.
+      num_train: training examples (fixes the steps per epoch).
+      num_test: real (unpadded) test examples that ``evaluate`` counts.
+      mesh: devices to shard each batch over (default: all).
+      progress: advanced from inside ``train_epoch``.
+    """
+    mesh = mesh if mesh is not None else make_mesh()
+    num_steps = steps_per_epoch(config, num_train)
+    tx, schedule = make_optimizer(config, num_steps)
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: init_model(config)))
+    pure_step = make_train_step(graphdef, tx, label_smoothing=config.label_smoothing)
+    use_dropout = config.dropout > 0
+    batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
+
+    def init():
+        params = nnx.state(init_model(config))
+        return params, tx.init(params)
+
+    def shuffle(epoch):
+        shuffle_key, _ = epoch_keys(config.seed, epoch)
+        return shuffled_batches(
+            shuffle_key, num_train, config.batch_size, num_steps, mesh
         )
 
+    def learning_rate(epoch):
+        return schedule(epoch * num_steps - 1)
+
+    def train_step(params, opt_state, images, labels, batches, epoch, step_number):
+        return indexed_step(
+            params, opt_state, images, labels, batches[step_number], epoch, step_number
+        )
+
+    def indexed_step(params, opt_state, images, labels, index, epoch, step_number):
+        # Indices are sharded over the batch, so each device gathers only its part.
+        batch_images = jax.lax.with_sharding_constraint(images[index], batch_sharding)
+        batch_labels = jax.lax.with_sharding_constraint(labels[index], batch_sharding)
+        key = None
+        if use_dropout:
+            _, dropout_key = epoch_keys(config.seed, epoch)
+            key = jax.random.fold_in(dropout_key, step_number)
+        return pure_step(params, opt_state, batch_images, batch_labels, key)
+
+    def train_epoch(params, opt_state, images, labels, epoch):
         def body(carry, inputs):
             params, opt_state, first_bad_step = carry
             step_number, index = inputs
-            params, opt_state, metrics = step(
-                params, opt_state, images, labels, index, dropout_key, step_number
+            params, opt_state, metrics = indexed_step(
+                params, opt_state, images, labels, index, epoch, step_number
             )
             bad = ~jnp.isfinite(metrics["loss"]) & (first_bad_step < 0)
             first_bad_step = jnp.where(bad, step_number, first_bad_step)
@@ -264,39 +336,27 @@ def make_train_epoch(
             return (params, opt_state, first_bad_step), metrics
 
         carry = (params, opt_state, jnp.int32(-1))
-        steps = (jnp.arange(num_steps, dtype=jnp.int32), batches)
-        (params, opt_state, first_bad_step), metrics = jax.lax.scan(body, carry, steps)
+        inputs = (jnp.arange(num_steps, dtype=jnp.int32), shuffle(epoch))
+        (params, opt_state, first_bad_step), metrics = jax.lax.scan(body, carry, inputs)
         summary = {name: values.mean() for name, values in metrics.items()}
+        summary["learning_rate"] = learning_rate(epoch)
         summary["first_bad_step"] = first_bad_step
         return params, opt_state, summary
 
-    return jax.jit(train_epoch, donate_argnums=(0, 1))
-
-
-def make_step_loop(
-    train_step: TrainStep,
-    *,
-    mesh: Mesh,
-    batch_size: int,
-    num_steps: int,
-    use_dropout: bool,
-) -> tuple[Callable[..., jax.Array], Callable[..., Any]]:
-    """The per-step alternative to ``make_train_epoch``: one dispatch per batch.
-
-    Returns ``(shuffle, step)``: ``shuffle(key) -> (batches, dropout_key)`` and a
-    jitted ``step(params, opt_state, images, labels, index, dropout_key,
-    step_number)`` that donates ``params`` and ``opt_state``.
-    """
-
-    def shuffle(key, num_train):
-        shuffle_key, dropout_key = jax.random.split(key)
-        batches = shuffled_batches(shuffle_key, num_train, batch_size, num_steps, mesh)
-        return batches, dropout_key
-
-    step = _gather_step(train_step, mesh, use_dropout)
-    return (
-        jax.jit(shuffle, static_argnums=1),
-        jax.jit(step, donate_argnums=(0, 1)),
+    replicated_sharding = replicated(mesh)
+    return TrainFunctions(
+        graphdef=graphdef,
+        tx=tx,
+        schedule=schedule,
+        num_steps=num_steps,
+        mesh=mesh,
+        init=jax.jit(init, out_shardings=replicated_sharding),
+        train_epoch=jax.jit(train_epoch, donate_argnums=(0, 1)),
+        shuffle=jax.jit(shuffle),
+        train_step=jax.jit(train_step, donate_argnums=(0, 1)),
+        batch_step=jax.jit(pure_step, donate_argnums=(0, 1)),
+        learning_rate=jax.jit(learning_rate),
+        evaluate=make_evaluate(graphdef, mesh=mesh, num_examples=num_test),
     )
 
 
