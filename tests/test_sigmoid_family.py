@@ -26,7 +26,11 @@ def _expit_power(x, alpha):
 # name: (function, float64 value reference, float64 derivative reference).
 # The references use formulas different from the library's where one exists.
 FAMILY = {
-    "sigmoid": (A.sigmoid, special.expit, lambda x: special.expit(x) * special.expit(-x)),
+    "sigmoid": (
+        A.sigmoid,
+        special.expit,
+        lambda x: special.expit(x) * special.expit(-x),
+    ),
     "log_sigmoid": (
         A.log_sigmoid,
         lambda x: -np.logaddexp(0, -x),
