@@ -9,6 +9,7 @@ it prints markdown tables and writes ``bench_activations.json`` under ``--out``.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -236,8 +237,14 @@ def activation_names() -> tuple[str, ...]:
 
 
 def activation(name: str) -> Callable[[jax.Array], jax.Array]:
-    """Our function of that name, with its default parameters."""
-    return A.get(name) if name in A.names() else getattr(A, name)
+    """Our function of that name, with its default parameters; normalisers act
+    on the last axis (``logsumexp``, like ``jax.nn``'s, reduces everything by
+    default)."""
+    if name in A.names():
+        return A.get(name)
+    if counterpart(name).normaliser:
+        return functools.partial(getattr(A, name), axis=-1)
+    return getattr(A, name)
 
 
 def counterpart(name: str) -> Counterpart:

@@ -45,7 +45,6 @@ from _bench_common import (
     warm_up,
     write_report,
 )
-from flax import nnx
 
 from train import steps
 from train.config import PRESETS
@@ -154,61 +153,43 @@ def bench_config(epochs: int, seed: int):
 
 
 def jax_contenders(config, data: MNIST) -> dict[str, Callable[[], Any]]:
-    """The trainer's scanned epoch and its one-dispatch-per-step loop, each
-    with its own parameters and optimiser state, as calls that run one epoch."""
-    mesh = steps.make_mesh()
-    device_data = steps.put_data(data, mesh)
-    num_train = device_data.num_train
-    num_steps = steps.steps_per_epoch(config, num_train)
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: steps.init_model(config)))
-    tx, _ = steps.make_optimizer(config, num_steps)
-    train_step = steps.make_train_step(graphdef, tx)
+    """The trainer's scanned epoch and its one-dispatch-per-step path, built by
+    the trainer's own ``train.steps.build``, each with its own parameters and
+    optimiser state, as calls that run one epoch and wait for it."""
+    fns = steps.build(
+        config, num_train=len(data.train_labels), num_test=len(data.test_labels)
+    )
+    device_data = steps.put_data(data, fns.mesh)
     images, labels = device_data.train_images, device_data.train_labels
 
     def fresh_state() -> dict[str, Any]:
-        replicated = steps.replicated(mesh)
-        params = jax.jit(
-            lambda: nnx.state(steps.init_model(config)), out_shardings=replicated
-        )()
-        opt_state = jax.jit(tx.init, out_shardings=replicated)(params)
+        params, opt_state = fns.init()
         return {"params": params, "opt_state": opt_state, "epoch": 0}
 
-    train_epoch = steps.make_train_epoch(
-        train_step,
-        mesh=mesh,
-        batch_size=config.batch_size,
-        num_steps=num_steps,
-        use_dropout=False,
-    )
     scanned = fresh_state()
 
     def scanned_epoch() -> None:
         scanned["epoch"] += 1
-        key = steps.epoch_key(config.seed, scanned["epoch"])
-        params, opt_state, metrics = train_epoch(
-            scanned["params"], scanned["opt_state"], images, labels, key
+        params, opt_state, metrics = fns.train_epoch(
+            scanned["params"],
+            scanned["opt_state"],
+            images,
+            labels,
+            jnp.int32(scanned["epoch"]),
         )
         scanned.update(params=params, opt_state=opt_state)
         block(metrics)
 
-    shuffle, step = steps.make_step_loop(
-        train_step,
-        mesh=mesh,
-        batch_size=config.batch_size,
-        num_steps=num_steps,
-        use_dropout=False,
-    )
     looped = fresh_state()
 
     def step_loop_epoch() -> None:
         looped["epoch"] += 1
-        batches, dropout_key = shuffle(
-            steps.epoch_key(config.seed, looped["epoch"]), num_train
-        )
+        epoch = jnp.int32(looped["epoch"])
+        batches = fns.shuffle(epoch)
         params, opt_state = looped["params"], looped["opt_state"]
-        for i in range(num_steps):
-            params, opt_state, metrics = step(
-                params, opt_state, images, labels, batches[i], dropout_key, i
+        for step_number in range(fns.num_steps):
+            params, opt_state, metrics = fns.train_step(
+                params, opt_state, images, labels, batches, epoch, step_number
             )
         looped.update(params=params, opt_state=opt_state)
         block(metrics)
@@ -477,10 +458,41 @@ def render(env, result, args) -> str:
     return "\n\n".join(parts)
 
 
+def resolve_data(args: argparse.Namespace, scratch: Path) -> tuple[Path, str]:
+    """The MNIST folder to use and a note saying what it holds; without one
+    (only allowed with --quick), synthetic data written into ``scratch``."""
+    if args.data_dir is not None:
+        return Path(args.data_dir), "MNIST from the --data-dir / MNIST_DIR folder"
+    write_synthetic_mnist(scratch, args.seed)
+    return scratch, (
+        "SYNTHETIC images of MNIST's shape (no --data-dir and MNIST_DIR unset); "
+        "the times are real, the accuracies are not MNIST's"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     prepare_out(args.out)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+
+    with tempfile.TemporaryDirectory(prefix="synthetic_mnist_") as scratch:
+        data_dir, data_note = resolve_data(args, Path(scratch))
+        tta = None
+        if not args.skip_time_to_accuracy:
+            # Launched before this process touches JAX's backend, so that on a
+            # GPU the trainer finds the memory free (JAX preallocates most of
+            # it), and on a CPU it has the cores to itself.
+            logger.info("launching the trainer's quick preset")
+            tta = time_to_accuracy(data_dir, TARGET_ACCURACY)
+        data = load_mnist(data_dir)
+    if args.train_images is not None:
+        data = data._replace(
+            train_images=data.train_images[: args.train_images],
+            train_labels=data.train_labels[: args.train_images],
+        )
+        data_note += f", first {len(data.train_labels):,} training images"
+    logger.info("data: %s", data_note)
+
     torch, torch_note = load_torch(not args.no_torch, args.torch_threads)
     env = environment(torch, torch_note)
     torch_device = (
@@ -489,47 +501,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["torch_device"] = torch_device if torch is not None else None
     logger.info(describe_environment(env))
 
-    with tempfile.TemporaryDirectory(prefix="synthetic_mnist_") as synthetic_dir:
-        if args.data_dir is not None:
-            data_dir = Path(args.data_dir)
-            data_note = "MNIST from the --data-dir / MNIST_DIR folder"
-        else:
-            data_dir = Path(synthetic_dir)
-            write_synthetic_mnist(data_dir, args.seed)
-            data_note = (
-                "SYNTHETIC images of MNIST's shape (no --data-dir and MNIST_DIR "
-                "unset); the times are real, the accuracies are not MNIST's"
-            )
-        data = load_mnist(data_dir)
-        if args.train_images is not None:
-            data = data._replace(
-                train_images=data.train_images[: args.train_images],
-                train_labels=data.train_labels[: args.train_images],
-            )
-            data_note += f", first {len(data.train_labels):,} training images"
-        logger.info("data: %s", data_note)
+    config = bench_config(args.epochs + 1, args.seed)
+    contenders = jax_contenders(config, data)
+    if torch is not None:
+        contenders["torch"] = torch_contender(torch, config, data, torch_device)
+    logger.info("warm-up epoch of each contender (compiles)")
+    first_epoch = {name: warm_up(fn) for name, fn in contenders.items()}
+    logger.info("timing %d epochs per contender, alternated", args.epochs)
+    samples = alternate(contenders, repeats=args.epochs)
+    epoch_seconds = {name: median(values) for name, values in samples.items()}
 
-        config = bench_config(args.epochs + 1, args.seed)
-        contenders = jax_contenders(config, data)
-        if torch is not None:
-            contenders["torch"] = torch_contender(torch, config, data, torch_device)
-        logger.info("warm-up epoch of each contender (compiles)")
-        first_epoch = {name: warm_up(fn) for name, fn in contenders.items()}
-        logger.info("timing %d epochs per contender, alternated", args.epochs)
-        samples = alternate(contenders, repeats=args.epochs)
-        epoch_seconds = {name: median(values) for name, values in samples.items()}
-
-        backend = "gpu" if env["gpu"] else "cpu"
-        sizes = (QUICK_MATMUL_SIZES if args.quick else MATMUL_SIZES)[backend]
-        logger.info("timing matmuls %s", sizes)
-        square = matmul_rates(sizes, repeats=5)
-        peak_size = max(square, key=square.get)
-        layer_rate = layer_matmul_rate(config, repeats=5)
-
-        tta = None
-        if not args.skip_time_to_accuracy:
-            logger.info("launching the trainer's quick preset")
-            tta = time_to_accuracy(data_dir, TARGET_ACCURACY)
+    backend = "gpu" if env["gpu"] else "cpu"
+    sizes = (QUICK_MATMUL_SIZES if args.quick else MATMUL_SIZES)[backend]
+    logger.info("timing matmuls %s", sizes)
+    square = matmul_rates(sizes, repeats=5)
+    peak_size = max(square, key=square.get)
+    layer_rate = layer_matmul_rate(config, repeats=5)
 
     num_steps = steps.steps_per_epoch(config, len(data.train_labels))
     images_per_epoch = num_steps * config.batch_size
