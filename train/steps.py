@@ -9,6 +9,7 @@ inside the model.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -275,6 +276,10 @@ def build(
 ) -> TrainFunctions:
     """Jits every function that trains and evaluates ``config``'s model.
 
+    Equal arguments return the same (cached) functions, so repeated runs of one
+    configuration in a process compile once; where the data and outputs live
+    does not enter the cache key.
+
     Args:
       config: model, optimizer and batch settings.
       num_train: training examples (fixes the steps per epoch).
@@ -283,6 +288,20 @@ def build(
       progress: advanced from inside ``train_epoch``.
     """
     mesh = mesh if mesh is not None else make_mesh()
+    key = dataclasses.replace(
+        config, preset=Config.preset, data_dir=None, workdir=Config.workdir
+    )
+    return _build(key, num_train, num_test, mesh, progress)
+
+
+@functools.lru_cache(maxsize=16)
+def _build(
+    config: Config,
+    num_train: int,
+    num_test: int,
+    mesh: Mesh,
+    progress: Progress | None,
+) -> TrainFunctions:
     num_steps = steps_per_epoch(config, num_train)
     tx, schedule = make_optimizer(config, num_steps)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: init_model(config)))

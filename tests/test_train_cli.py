@@ -1,0 +1,186 @@
+"""Tests of ``python -m train``: flags, usage errors, exit codes and a full run."""
+
+import gzip
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from train.cli import build_parser, main, resolve
+from train.config import PRESETS
+from train.data import MNIST
+
+# A small learnable run; the same settings as the in-process run tests.
+SMALL_RUN = [
+    "--epochs", "3", "--batch-size", "64", "--hidden", "32,16", "--dropout", "0.1",
+    "--learning-rate", "3e-3", "--warmup-epochs", "0.5", "--no-progress",
+]  # fmt: skip
+
+
+def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
+    """Learnable digits: a fixed random template per class plus pixel noise."""
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
+
+    def split(n):
+        labels = rng.integers(0, 10, size=n).astype(np.int32)
+        noise = rng.integers(-120, 121, size=(n, 28, 28, 1))
+        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
+
+    return MNIST(*split(num_train), *split(num_test))
+
+
+def write_idx(folder, data: MNIST) -> None:
+    """The four MNIST files, gzip-compressed, written by hand."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "train-images-idx3-ubyte": data.train_images,
+        "train-labels-idx1-ubyte": data.train_labels,
+        "t10k-images-idx3-ubyte": data.test_images,
+        "t10k-labels-idx1-ubyte": data.test_labels,
+    }
+    for name, array in files.items():
+        if array.ndim == 4:
+            header = struct.pack(">IIII", 2051, len(array), 28, 28)
+        else:
+            header = struct.pack(">II", 2049, len(array))
+        payload = header + array.astype(np.uint8).tobytes()
+        (folder / f"{name}.gz").write_bytes(gzip.compress(payload))
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("mnist")
+    write_idx(folder, synthetic_mnist(640, 200))
+    return folder
+
+
+def usage_error(capsys, argv) -> str:
+    """Runs the CLI expecting exit status 2; returns what it wrote to stderr."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_help_shows_every_flag_with_its_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, default in [
+        ("--epochs", PRESETS["default"].epochs),
+        ("--batch-size", PRESETS["default"].batch_size),
+        ("--hidden", ",".join(map(str, PRESETS["default"].hidden))),
+        ("--activation", PRESETS["default"].activation),
+        ("--optimizer", PRESETS["default"].optimizer),
+        ("--learning-rate", PRESETS["default"].learning_rate),
+        ("--weight-decay", PRESETS["default"].weight_decay),
+        ("--dropout", PRESETS["default"].dropout),
+        ("--seed", PRESETS["default"].seed),
+        ("--workdir", PRESETS["default"].workdir),
+    ]:
+        assert flag in text
+        assert f"default: {default}" in text.split(flag, 2)[-1]
+    for flag in ("--data-dir", "--preset", "--resume", "--overwrite"):
+        assert flag in text
+
+
+def test_flags_override_the_preset():
+    args = build_parser().parse_args(["--preset", "quick", "--epochs", "7"])
+    config = resolve(args)
+    assert config.epochs == 7
+    assert config.hidden == PRESETS["quick"].hidden
+    assert config.batch_size == PRESETS["quick"].batch_size
+
+
+def test_hidden_flag_parses_comma_separated_sizes():
+    args = build_parser().parse_args(["--hidden", "300,100,50"])
+    assert resolve(args).hidden == (300, 100, 50)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--activation", "relu7"], "unknown activation 'relu7'"),
+        (["--epochs", "-3"], "expected a positive integer, got -3"),
+        (["--epochs", "0"], "expected a positive integer, got 0"),
+        (["--hidden", "512,0"], "layer sizes of at least 1"),
+        (["--hidden", "512,,512"], "comma-separated layer sizes"),
+        (["--learning-rate", "0"], "expected a positive number, got 0"),
+        (["--learning-rate", "-0.1"], "expected a positive number, got -0.1"),
+        (["--learning-rate", "fast"], "expected a positive number, got 'fast'"),
+        (["--learning-rate", "nan"], "expected a positive number, got nan"),
+        (["--dropout", "1.0"], "dropout must be a number in"),
+        (["--optimizer", "adam"], "invalid choice: 'adam'"),
+        (["--resume", "--overwrite"], "not allowed with argument"),
+    ],
+)
+def test_invalid_flag_is_a_usage_error_that_writes_nothing(
+    capsys, tmp_path, argv, message
+):
+    workdir = tmp_path / "run"
+    err = usage_error(capsys, [*argv, "--workdir", str(workdir)])
+    assert message in err
+    assert not workdir.exists()
+
+
+def test_batch_larger_than_the_dataset_is_a_usage_error(capsys, tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    argv = ["--data-dir", str(data_dir), "--batch-size", "1000"]
+    err = usage_error(capsys, [*argv, "--workdir", str(workdir)])
+    assert "batch_size 1000 is larger than the 640 training examples" in err
+    assert not workdir.exists()
+
+
+def test_missing_data_exits_1_and_writes_nothing(capsys, tmp_path):
+    workdir = tmp_path / "run"
+    status = main(["--data-dir", str(tmp_path / "none"), "--workdir", str(workdir)])
+    assert status == 1
+    assert "not a directory" in capsys.readouterr().err
+    assert not workdir.exists()
+
+
+def test_run_exits_0_and_prints_the_test_accuracy(capsys, tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    status = main(["--data-dir", str(data_dir), "--workdir", str(workdir), *SMALL_RUN])
+    out = capsys.readouterr().out
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert status == 0
+    assert f"test accuracy {100 * summary['test_accuracy']:.2f}%" in out
+
+
+def test_run_logs_header_epochs_and_where_outputs_went(capsys, tmp_path, data_dir):
+    workdir = tmp_path / "run"
+    main(["--data-dir", str(data_dir), "--workdir", str(workdir), *SMALL_RUN])
+    err = capsys.readouterr().err
+    assert "640 train and 200 test images" in err
+    assert "25,818 parameters" in err
+    assert sum(line.startswith("epoch ") for line in err.splitlines()) == 3
+    assert f"to {workdir}" in err.splitlines()[-1]
+
+
+def test_rerun_with_another_config_is_refused_before_writing(
+    capsys, tmp_path, data_dir
+):
+    workdir = tmp_path / "run"
+    argv = ["--data-dir", str(data_dir), "--workdir", str(workdir), *SMALL_RUN]
+    main(argv)
+    before = {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()}
+    capsys.readouterr()
+    err = usage_error(capsys, [*argv, "--seed", "5", "--resume"])
+    assert "holds a run with a different config (seed: 0 there, 5 now)" in err
+    assert {p.name: p.read_bytes() for p in workdir.iterdir() if p.is_file()} == before
+
+
+def test_non_finite_loss_exits_3_naming_epoch_and_step(capsys, tmp_path, data_dir):
+    argv = [
+        "--data-dir", str(data_dir), "--workdir", str(tmp_path / "run"),
+        "--epochs", "50", "--batch-size", "40", "--hidden", "32,16",
+        "--dropout", "0", "--learning-rate", "1e-3", "--weight-decay", "3500",
+        "--warmup-epochs", "0", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "NaN or inf at epoch 2, step" in err
+    assert "the checkpoint of epoch 1 is kept" in err
