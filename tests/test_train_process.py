@@ -1,0 +1,180 @@
+"""Tests that need their own processes: kill -9 and resume, several devices, MNIST."""
+
+import json
+import os
+import re
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from train.config import Config
+from train.data import MNIST
+from train.loop import fit
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = os.environ.get("MNIST_DIR")
+
+
+def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
+    """Learnable digits: a fixed random template per class plus pixel noise."""
+    rng = np.random.default_rng(seed)
+    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
+
+    def split(n):
+        labels = rng.integers(0, 10, size=n).astype(np.int32)
+        noise = rng.integers(-200, 201, size=(n, 28, 28, 1))
+        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
+
+    return MNIST(*split(num_train), *split(num_test))
+
+
+def write_raw_idx(folder: Path, data: MNIST) -> None:
+    """The four MNIST files, uncompressed, written by hand."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {
+        "train-images-idx3-ubyte": data.train_images,
+        "train-labels-idx1-ubyte": data.train_labels,
+        "t10k-images-idx3-ubyte": data.test_images,
+        "t10k-labels-idx1-ubyte": data.test_labels,
+    }
+    for name, array in files.items():
+        if array.ndim == 4:
+            header = struct.pack(">IIII", 2051, len(array), 28, 28)
+        else:
+            header = struct.pack(">II", 2049, len(array))
+        (folder / name).write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def train_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "train", *args]
+
+
+def kill_mid_epoch(command: list[str], epoch: int, epochs: int, timeout: float) -> str:
+    """Starts ``command`` and SIGKILLs it while the progress bar of ``epoch`` is
+    strictly between 5% and 95%; returns what it wrote to stderr."""
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    bar = re.compile(rf"epoch {epoch}/{epochs}:\s+(\d+)%")
+    err = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stderr], [], [], 0.05)
+            if ready:
+                chunk = os.read(process.stderr.fileno(), 65536)
+                if not chunk:
+                    break
+                err += chunk
+                percents = [int(p) for p in bar.findall(err.decode(errors="replace"))]
+                if any(5 < p < 95 for p in percents):
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    return err.decode(errors="replace")
+        raise AssertionError(
+            f"never saw epoch {epoch} in progress; stderr:\n{err.decode()[-2000:]}"
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_mid_epoch_ends_like_an_uninterrupted_run(tmp_path):
+    data = synthetic_mnist(24_000, 2_000)
+    data_dir = tmp_path / "mnist"
+    write_raw_idx(data_dir, data)
+    workdir = tmp_path / "run"
+    flags = [
+        "--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "4",
+        "--batch-size", "128", "--hidden", "512,512", "--dropout", "0.1",
+    ]  # fmt: skip
+
+    err = kill_mid_epoch(train_command(*flags), epoch=3, epochs=4, timeout=240)
+    assert "epoch 2/4  train loss" in err
+    assert "epoch 3/4  train loss" not in err
+    finished = sorted(p.name for p in (workdir / "checkpoints" / "latest").iterdir())
+    assert finished == ["2"]
+
+    resumed = subprocess.run(
+        train_command(*flags, "--resume"), cwd=ROOT, capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "Resuming after epoch 2" in resumed.stderr
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
+
+    config = Config(epochs=4, batch_size=128, hidden=(512, 512), dropout=0.1)
+    uninterrupted = fit(config, data, progress=True)
+    summary = json.loads((workdir / "summary.json").read_text())
+    expected = uninterrupted.history[-1]["test_accuracy"]
+    assert abs(summary["test_accuracy"] - expected) <= 0.001
+
+
+MULTI_DEVICE_SCRIPT = """
+import json, sys
+import jax
+sys.path.insert(0, {tests!r})
+from test_train_process import synthetic_mnist
+from train import steps
+from train.config import Config
+from train.loop import fit
+
+config = Config(epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2,
+                learning_rate=2e-3, warmup_epochs=0.5)
+data = synthetic_mnist(1024, 300)
+one = fit(config, data, mesh=steps.make_mesh(jax.devices()[:1]))
+four = fit(config, data, mesh=steps.make_mesh())
+print(json.dumps({{"devices": [one.devices, four.devices],
+                  "one": one.history, "four": four.history}}))
+"""
+
+
+@pytest.mark.slow
+def test_four_cpu_devices_give_the_metrics_of_one():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    script = MULTI_DEVICE_SCRIPT.format(tests=str(ROOT / "tests"))
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["devices"] == [1, 4]
+    for one, four in zip(report["one"], report["four"], strict=True):
+        for key in ("train_loss", "test_loss", "learning_rate"):
+            assert four[key] == pytest.approx(one[key], rel=1e-4)
+        # Summation order differs across devices: at most one example may flip.
+        assert abs(four["test_accuracy"] - one["test_accuracy"]) <= 1 / 300
+        assert abs(four["train_accuracy"] - one["train_accuracy"]) <= 1 / 1024
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not MNIST_DIR, reason="MNIST_DIR is unset; point it at the offline MNIST folder"
+)
+def test_two_quick_epochs_on_real_mnist_reach_95_percent(tmp_path):
+    workdir = tmp_path / "run"
+    result = subprocess.run(
+        train_command("--preset", "quick", "--epochs", "2", "--workdir", str(workdir)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["test_accuracy"] >= 0.95
+    assert summary["epochs"] == 2
