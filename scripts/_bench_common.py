@@ -19,19 +19,23 @@ from typing import Any
 import jax
 
 
-def build_parser(name: str, description: str) -> argparse.ArgumentParser:
+def build_parser(
+    name: str, description: str, *, repeats: tuple[int, int], repeated: str
+) -> argparse.ArgumentParser:
     """Returns the parser both benchmarks share: ``--out``, ``--quick``,
-    ``--repeats`` and ``--no-torch``; a script adds its own flags to it."""
+    ``--repeats`` (``repeats`` gives its full and quick defaults, ``repeated``
+    what is repeated), ``--no-torch`` and ``--torch-threads``; a script adds its
+    own flags to it."""
     parser = argparse.ArgumentParser(
         prog=f"scripts/{name}.py",
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument(
         "--out",
         type=Path,
         default=Path("out") / name,
-        help=f"directory for {name}.json and {name}.md (created if missing)",
+        help=f"directory for {name}.json and {name}.md, created if missing "
+        f"(default: out/{name})",
     )
     parser.add_argument(
         "--quick",
@@ -42,7 +46,8 @@ def build_parser(name: str, description: str) -> argparse.ArgumentParser:
         "--repeats",
         type=positive_int,
         default=None,
-        help="timed samples per contender (default: 7, or 3 with --quick)",
+        help=f"timed {repeated} per contender, alternated (default: {repeats[0]}, "
+        f"or {repeats[1]} with --quick)",
     )
     parser.add_argument(
         "--no-torch",

@@ -154,6 +154,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = build_parser(
         NAME,
         "Time jax_acts activations against jax.nn and PyTorch beside a memory copy.",
+        repeats=(7, 3),
+        repeated="samples",
     )
     parser.add_argument(
         "--sizes",
@@ -167,7 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--dtypes",
         type=_dtypes,
         default=DTYPES,
-        help="comma-separated floating dtypes",
+        help=f"comma-separated floating dtypes (default: {','.join(DTYPES)})",
     )
     parser.add_argument(
         "--functions",

@@ -73,6 +73,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         NAME,
         "Time the trainer's scanned epoch against a per-step loop and PyTorch, "
         "beside the matmul floor, and its quick preset's time to 98% accuracy.",
+        repeats=(3, 2),
+        repeated="epochs (after one untimed warm-up epoch each)",
     )
     parser.add_argument(
         "--data-dir",
@@ -80,13 +82,6 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=os.environ.get("MNIST_DIR"),
         help="folder of the four MNIST IDX files (default: $MNIST_DIR); with "
         "--quick and neither given, synthetic images of MNIST's shape are used",
-    )
-    parser.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=None,
-        help="timed epochs per contender, after one untimed warm-up epoch "
-        "(default: 3, or 2 with --quick); alias of --repeats",
     )
     parser.add_argument(
         "--train-images",
@@ -100,9 +95,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="leave out the launch of the trainer's quick preset",
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default: 0)")
     args = parser.parse_args(argv)
-    args.epochs = args.epochs or args.repeats or (2 if args.quick else 3)
+    args.repeats = args.repeats or (2 if args.quick else 3)
     if args.train_images is None and args.quick:
         args.train_images = QUICK_TRAIN_IMAGES
     if args.data_dir is None and not args.quick:
@@ -372,7 +367,7 @@ def render(env, result, args) -> str:
         f"Data: {result['data']}. Model 784-{'-'.join(map(str, HIDDEN))}-10, ReLU, "
         f"AdamW, batch {BATCH_SIZE}, {result['steps_per_epoch']} steps per epoch "
         f"({result['images_per_epoch']:,} images). Epoch times are medians of "
-        f"{args.epochs} epochs per contender, contenders alternated, after one "
+        f"{args.repeats} epochs per contender, contenders alternated, after one "
         "untimed warm-up epoch each (compilation excluded; its time is shown apart)."
     )
     labels = {
@@ -501,14 +496,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["torch_device"] = torch_device if torch is not None else None
     logger.info(describe_environment(env))
 
-    config = bench_config(args.epochs + 1, args.seed)
+    config = bench_config(args.repeats + 1, args.seed)
     contenders = jax_contenders(config, data)
     if torch is not None:
         contenders["torch"] = torch_contender(torch, config, data, torch_device)
     logger.info("warm-up epoch of each contender (compiles)")
     first_epoch = {name: warm_up(fn) for name, fn in contenders.items()}
-    logger.info("timing %d epochs per contender, alternated", args.epochs)
-    samples = alternate(contenders, repeats=args.epochs)
+    logger.info("timing %d epochs per contender, alternated", args.repeats)
+    samples = alternate(contenders, repeats=args.repeats)
     epoch_seconds = {name: median(values) for name, values in samples.items()}
 
     backend = "gpu" if env["gpu"] else "cpu"
@@ -576,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": NAME,
         "quick": args.quick,
         "settings": {
-            "epochs": args.epochs,
+            "epochs": args.repeats,
             "train_images": args.train_images,
             "hidden": list(HIDDEN),
             "batch_size": BATCH_SIZE,

@@ -205,7 +205,14 @@ def test_activation_benchmark_covers_every_library_function_once():
     assert set(bench_activations.activation_names()) == expected
 
 
-@pytest.mark.parametrize("name", ["gelu", "leaky_relu", "elu", "softmax", "logsumexp"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name in bench_activations.activation_names()
+        if bench_activations.counterpart(name).jax_fn is not None
+    ],
+)
 def test_jax_counterpart_computes_the_same_function_as_ours(name):
     x = jnp.linspace(-6.0, 6.0, 60).reshape(3, 20)
     ours = bench_activations.activation(name)(x)
@@ -315,7 +322,7 @@ def train_torch_unimportable(tmp_path_factory):
         "--skip-time-to-accuracy",
         "--train-images",
         "1280",
-        "--epochs",
+        "--repeats",
         "1",
         block_torch=tmp_path_factory.mktemp("blocked_torch_train"),
     )
