@@ -1,0 +1,112 @@
+"""Claims every elementwise activation must meet: finite derivatives for every
+finite input, dtype preservation and promotion, NaN propagation, and agreement
+of jit, eager and vmap evaluation."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jax_acts as A
+
+NAMES = A.names()
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("name", NAMES)
+def test_derivative_is_finite_for_every_finite_input(name, dtype, finite_grid):
+    x = finite_grid(dtype)
+    got = np.asarray(A.derivative(A.get(name))(jnp.asarray(x)), dtype=np.float64)
+    bad = ~np.isfinite(got)
+    assert not bad.any(), f"non-finite derivative at x={x[bad][:5]}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_derivative_is_finite_at_the_largest_float32_magnitudes(name):
+    x = jnp.array([-3.4028235e38, -3e38, -1e38, 1e38, 3e38, 3.4028235e38])
+    got = np.asarray(A.derivative(A.get(name))(x))
+    assert np.isfinite(got).all(), got
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_value_is_never_nan_for_infinite_input(name):
+    got = np.asarray(A.get(name)(jnp.array([-jnp.inf, jnp.inf])))
+    assert not np.isnan(got).any(), got
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nan_input_gives_nan(name):
+    assert np.isnan(np.asarray(A.get(name)(jnp.array([jnp.nan])))).all()
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+@pytest.mark.parametrize("name", NAMES)
+def test_floating_dtype_is_preserved(name, dtype):
+    assert A.get(name)(jnp.ones((2, 3), dtype=dtype)).dtype == dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float64_is_preserved_when_enabled(name):
+    with jax.enable_x64(True):
+        assert A.get(name)(jnp.ones(3, dtype=jnp.float64)).dtype == jnp.float64
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_integer_and_bool_inputs_are_promoted_to_the_default_float(name):
+    fn = A.get(name)
+    ints = fn(jnp.array([-2, 0, 3]))
+    assert ints.dtype == jnp.float32
+    np.testing.assert_array_equal(
+        np.asarray(ints), np.asarray(fn(jnp.array([-2.0, 0.0, 3.0])))
+    )
+    assert fn(jnp.array([True, False])).dtype == jnp.float32
+
+
+def test_integer_input_is_promoted_to_float64_when_enabled():
+    with jax.enable_x64(True):
+        assert A.sigmoid(jnp.array([1, 2])).dtype == jnp.float64
+
+
+def test_complex_input_is_rejected_naming_the_dtype():
+    with pytest.raises(TypeError, match="complex64"):
+        A.sigmoid(jnp.array([1 + 1j]))
+
+
+def _sample():
+    return jnp.asarray(np.linspace(-6, 6, 24, dtype=np.float32).reshape(4, 6))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jit_eager_and_vmap_agree(name):
+    fn = A.get(name)
+    x = _sample()
+    compiled = np.asarray(jax.jit(fn)(x))
+    with jax.disable_jit():
+        eager = np.asarray(fn(x))
+    mapped = np.asarray(jax.vmap(fn)(x))
+    np.testing.assert_allclose(eager, compiled, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(mapped, compiled, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_jit_eager_and_vmap_derivatives_agree(name):
+    fn = A.get(name)
+    x = _sample()
+    grad = jax.grad(lambda v: jnp.sum(fn(v)))
+    compiled = np.asarray(jax.jit(grad)(x))
+    with jax.disable_jit():
+        eager = np.asarray(grad(x))
+    mapped = np.asarray(jax.vmap(jax.vmap(jax.grad(fn)))(x))
+    np.testing.assert_allclose(eager, compiled, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(mapped, compiled, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("fn", [A.softmax, A.log_softmax, A.logsumexp])
+def test_normalisers_agree_under_jit_eager_and_vmap(fn):
+    x = _sample()
+    compiled = np.asarray(jax.jit(lambda v: fn(v, axis=-1))(x))
+    with jax.disable_jit():
+        eager = np.asarray(fn(x, axis=-1))
+    mapped = np.asarray(jax.vmap(lambda row: fn(row, axis=-1))(x))
+    np.testing.assert_allclose(eager, compiled, rtol=1e-6)
+    np.testing.assert_allclose(mapped, compiled, rtol=1e-6)
