@@ -203,8 +203,9 @@ def plot_sigmoid_factors(result: dict, steps: int, path: Path) -> None:
         axis.set_xlabel("layer l  (factor |δ_l| / |δ_l+1|)")
         axis.grid(True, alpha=0.3)
     axes[0].set_ylabel("factor per layer")
-    axes[1].legend(fontsize=8)
-    figure.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=4, fontsize=8)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     save_figure(figure, path)
 
 
