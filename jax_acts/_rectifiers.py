@@ -14,6 +14,12 @@ _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _finite_below(x: Array) -> Array:
+    """``x`` with -inf raised to the most negative float, for products ``x * g(x)``
+    whose factor ``g`` is 0 there: the product becomes the limit 0, not NaN."""
+    return jnp.maximum(x, -np.finfo(x.dtype).max)
+
+
 @jax.custom_jvp
 def _relu(x: Array) -> Array:
     return jnp.maximum(x, 0)
@@ -262,17 +268,16 @@ def selu(x: ArrayLike) -> Array:
 
 def _gelu_exact(x: Array) -> Array:
     sqrt_half = np.asarray(np.sqrt(0.5), dtype=x.dtype)
-    y = 0.5 * x * jax.lax.erfc(-x * sqrt_half)
-    return jnp.where(x == -jnp.inf, 0, y)
+    return 0.5 * _finite_below(x) * jax.lax.erfc(-x * sqrt_half)
 
 
 def _gelu_tanh(x: Array) -> Array:
-    # Clipping inside the cube keeps it finite, so the saturated tanh cannot feed
+    # Clamping inside the cube keeps it finite, so the saturated tanh cannot feed
     # 0 * inf into the gradient; beyond |x| = 100 the tanh is ±1 either way.
-    cube = jnp.clip(x, -100, 100) ** 3
+    # lax.clamp, unlike jnp.clip, has a select (not a tie-splitting) derivative.
+    cube = jax.lax.clamp(np.asarray(-100, x.dtype), x, np.asarray(100, x.dtype)) ** 3
     k = np.asarray(np.sqrt(2 / np.pi), dtype=x.dtype)
-    y = 0.5 * x * (1 + jnp.tanh(k * (x + 0.044715 * cube)))
-    return jnp.where(x == -jnp.inf, 0, y)
+    return 0.5 * _finite_below(x) * (1 + jnp.tanh(k * (x + 0.044715 * cube)))
 
 
 def gelu(x: ArrayLike, approximate: bool = False) -> Array:
@@ -324,8 +329,7 @@ def _gelu_jit(x: ArrayLike, approximate: bool) -> Array:
 
 @jax.custom_jvp
 def _silu(x: Array) -> Array:
-    y = x * jax.lax.logistic(x)
-    return jnp.where(x == -jnp.inf, 0, y)
+    return _finite_below(x) * jax.lax.logistic(x)
 
 
 @_silu.defjvp
@@ -334,7 +338,7 @@ def _silu_jvp(primals, tangents):
     e, r = _exp_neg_abs(x)
     s = _logistic_from(x, e, r)
     sigmoid_neg = jnp.where(x >= 0, e * r, r)
-    y = jnp.where(x == -jnp.inf, 0, x * s)
+    y = _finite_below(x) * s
     return y, s * (1 + x * sigmoid_neg) * x_dot
 
 
@@ -362,7 +366,7 @@ def silu(x: ArrayLike) -> Array:
       >>> import jax.numpy as jnp, jax_acts as A
       >>> with jnp.printoptions(precision=4):
       ...     print(A.silu(jnp.array([-jnp.inf, -1.0, 0.0, 1.0])))
-      [ 0.     -0.2689  0.      0.7311]
+      [-0.     -0.2689  0.      0.7311]
     """
     return lift(_silu, x)
 
@@ -426,8 +430,7 @@ def _mish_parts(x: Array) -> tuple[Array, Array, Array]:
 def _mish(x: Array) -> Array:
     s, v, q = _mish_parts(x)
     # tanh(softplus(x)) = (1 - v^2) / (1 + v^2), with 1 - v = sigmoid(x) exactly.
-    y = x * (s * (1 + v) * q)
-    return jnp.where(x == -jnp.inf, 0, y)
+    return _finite_below(x) * (s * (1 + v) * q)
 
 
 @_mish.defjvp
@@ -437,7 +440,7 @@ def _mish_jvp(primals, tangents):
     tanh_softplus = s * (1 + v) * q
     # sech^2(softplus(x)) = 4 v^2 / (1 + v^2)^2, never formed as 1 - tanh^2.
     sech2_softplus = 4 * v * v * q * q
-    y = jnp.where(x == -jnp.inf, 0, x * tanh_softplus)
+    y = _finite_below(x) * tanh_softplus
     return y, (tanh_softplus + x * sech2_softplus * s) * x_dot
 
 
@@ -470,6 +473,6 @@ def mish(x: ArrayLike) -> Array:
       >>> import jax.numpy as jnp, jax_acts as A
       >>> with jnp.printoptions(precision=4):
       ...     print(A.mish(jnp.array([-jnp.inf, -1.0, 0.0, 1.0])))
-      [ 0.     -0.3034  0.      0.8651]
+      [-0.     -0.3034  0.      0.8651]
     """
     return lift(_mish, x)

@@ -12,7 +12,7 @@ Axis = int | tuple[int, ...] | None
 
 
 def _shifted(
-    x: ArrayLike, axis: Axis, where: ArrayLike | None
+    x: ArrayLike, axis: Axis, where: ArrayLike | None, share_infinite: bool = True
 ) -> tuple[Array, Array, Array, Array, Array, jnp.dtype]:
     """Shared first steps of the normalisers, in work precision.
 
@@ -21,6 +21,8 @@ def _shifted(
     where the row is empty, so logs and divisions stay finite), ``shift`` the
     constant subtracted, and flags for rows with no usable entry or with a
     ``+inf`` entry; ``dtype`` is the float dtype results are returned in.
+    With ``share_infinite=False`` rows holding ``+inf`` get ``u = 0`` instead of
+    their limit, for callers that replace those rows' result anyway.
     """
     x = as_float(x)
     dtype = x.dtype
@@ -44,8 +46,12 @@ def _shifted(
     # The shift only stabilises; stop_gradient keeps it out of autodiff, which is
     # exact because the result does not depend on it.
     shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(row_max), row_max, 0))
-    # The limit of a row holding +inf: those entries share the mass equally.
-    inf_limit = jnp.where(logits == jnp.inf, 0.0, -jnp.inf).astype(logits.dtype)
+    if share_infinite:
+        # The limit of a row holding +inf: those entries share the mass equally.
+        inf_limit = jnp.where(logits == jnp.inf, 0.0, -jnp.inf).astype(logits.dtype)
+    else:
+        inf_limit = jnp.zeros((), logits.dtype)
+    # Also a double where: rows holding +inf never reach exp as inf - inf.
     u = jnp.where(row_inf, inf_limit, logits - shift)
     total = jnp.sum(jnp.exp(u), axis=axis, keepdims=True)
     total = jnp.where(empty, 1, total)
@@ -184,7 +190,9 @@ def logsumexp(
       ...     print(A.logsumexp(logits, axis=-1))
       [1000.69    -inf]
     """
-    _, total, shift, empty, row_inf, dtype = _shifted(x, axis, where)
+    _, total, shift, empty, row_inf, dtype = _shifted(
+        x, axis, where, share_infinite=False
+    )
     result = jnp.where(
         empty, -jnp.inf, jnp.where(row_inf, jnp.inf, shift + jnp.log(total))
     )
