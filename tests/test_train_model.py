@@ -182,3 +182,19 @@ def test_float_labels_are_rejected():
 def test_mismatched_label_count_is_rejected():
     with pytest.raises(ValueError, match="disagree"):
         accuracy(jnp.zeros((3, 10)), jnp.zeros((2,), jnp.int32))
+
+
+def test_input_dropout_leaves_an_empty_image_unchanged():
+    # Dropped pixels become background (intensity 0), so a blank image is a
+    # fixed point of input dropout whatever the mask.
+    model = MLP(hidden=(16,), input_dropout=0.5, rngs=nnx.Rngs(11))
+    blank = np.zeros((4, 28, 28, 1), np.uint8)
+    np.testing.assert_array_equal(
+        model(blank, dropout_key=jax.random.key(2)), model(blank)
+    )
+
+
+def test_input_dropout_changes_the_logits_of_a_drawn_image(images):
+    model = MLP(hidden=(16,), input_dropout=0.5, rngs=nnx.Rngs(11))
+    dropped = model(images, dropout_key=jax.random.key(2))
+    assert not np.allclose(dropped, model(images))

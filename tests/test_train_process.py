@@ -5,6 +5,7 @@ import os
 import re
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -178,3 +179,53 @@ def test_two_quick_epochs_on_real_mnist_reach_95_percent(tmp_path):
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["test_accuracy"] >= 0.95
     assert summary["epochs"] == 2
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
+    data = synthetic_mnist(1024, 300)
+    data_dir = tmp_path / "mnist"
+    write_raw_idx(data_dir, data)
+    workdir = tmp_path / "run"
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    flags = [
+        "--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "2",
+        "--batch-size", "64", "--hidden", "64,32", "--dropout", "0.2",
+        "--learning-rate", "2e-3", "--warmup-epochs", "0.5", "--no-progress",
+        "--distributed", "--coordinator-address", f"127.0.0.1:{free_port()}",
+        "--num-processes", "2",
+    ]  # fmt: skip
+    processes = [
+        subprocess.Popen(
+            train_command(*flags, "--process-id", str(rank)),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    for process, (_, err) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, err
+
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert (summary["devices"], summary["processes"]) == (4, 2)
+    config = Config(
+        epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2, learning_rate=2e-3,
+        warmup_epochs=0.5,
+    )  # fmt: skip
+    one_device = fit(config, data)
+    lines = (workdir / "metrics.jsonl").read_text().splitlines()
+    for line, expected in zip(lines, one_device.history, strict=True):
+        record = json.loads(line)
+        for key in ("train_loss", "test_loss"):
+            assert record[key] == pytest.approx(expected[key], rel=1e-4)
+        assert abs(record["test_accuracy"] - expected["test_accuracy"]) <= 1 / 300

@@ -23,7 +23,15 @@ CHECKPOINTS = "checkpoints"
 
 
 def _manager(directory: Path) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=1, create=True)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=1,
+        create=True,
+        # Both managers save the same epoch at once; distinct barrier names keep
+        # their cross-process synchronisation apart.
+        multiprocessing_options=ocp.options.MultiprocessingOptions(
+            barrier_sync_key_prefix=directory.name
+        ),
+    )
     return ocp.CheckpointManager(directory.absolute(), options=options)
 
 

@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
     )
     add(
+        "--input-dropout",
+        "input_dropout",
+        "drop probability of each input pixel",
+        type=_non_negative_float,
+    )
+    add(
         "--seed",
         "seed",
         "seed of initialisation, shuffling and dropout",
@@ -288,11 +294,17 @@ def main(argv: Sequence[str] | None = None, *, start_time: float | None = None) 
     import jax
 
     if args.distributed:
+        # CPU processes need an explicit collectives library to talk to each
+        # other; accelerators ignore this setting.
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(
             coordinator_address=args.coordinator_address,
             num_processes=args.num_processes,
             process_id=args.process_id,
         )
+        if jax.process_index() != 0:
+            # Every process runs the same epochs; process 0 speaks for them.
+            logger.setLevel(logging.WARNING)
 
     from train.data import DataError, load_mnist
     from train.loop import NonFiniteLossError, check_batch

@@ -30,6 +30,7 @@ class Config:
       learning_rate: peak learning rate, reached after the warm-up.
       weight_decay: decoupled weight decay on the weight matrices (not biases).
       dropout: drop probability after each hidden activation while training.
+      input_dropout: drop probability of each input pixel while training.
       seed: seeds initialisation, shuffling and dropout.
       warmup_epochs: epochs of linear warm-up from 0 before the cosine decay.
       momentum: momentum of SGD (AdamW uses its first-moment decay 0.9).
@@ -50,6 +51,7 @@ class Config:
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
     dropout: float = 0.3
+    input_dropout: float = 0.0
     seed: int = 0
     warmup_epochs: float = 1.0
     momentum: float = 0.9
@@ -145,6 +147,7 @@ def check(config: Config) -> list[str]:
     number("learning_rate", 0.0, math.inf, open_low=True)
     number("weight_decay", 0.0, math.inf)
     number("dropout", 0.0, 0.95)
+    number("input_dropout", 0.0, 0.95)
     number("warmup_epochs", 0.0, math.inf)
     number("momentum", 0.0, 1.0)
     number("grad_clip", 0.0, math.inf)

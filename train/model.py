@@ -56,17 +56,14 @@ def kernel_init(activation: str) -> nnx.Initializer:
     return nnx.initializers.he_normal()
 
 
-def normalize(images: jax.Array) -> jax.Array:
-    """Flattens images and standardises their pixels; the model's only input step.
+def intensities(images: jax.Array) -> jax.Array:
+    """Flattens images to float32 ``[batch, 784]`` intensities in [0, 1].
 
-    Integer images are pixel values 0..255; floating images are intensities in
-    [0, 1]. Both are mapped to ``(intensity - PIXEL_MEAN) / PIXEL_STD``.
+    Integer images are pixel values 0..255 and are divided by 255; floating
+    images are taken to be intensities already.
 
     Args:
       images: ``[batch, 28, 28, 1]``, ``[batch, 28, 28]`` or ``[batch, 784]``.
-
-    Returns:
-      float32 ``[batch, 784]``.
     """
     images = jnp.asarray(images)
     if images.size // images.shape[0] != NUM_PIXELS:
@@ -76,10 +73,26 @@ def normalize(images: jax.Array) -> jax.Array:
         )
     x = images.reshape(images.shape[0], NUM_PIXELS)
     if jnp.issubdtype(x.dtype, jnp.integer):
-        x = x.astype(jnp.float32) * (1.0 / 255.0)
-    else:
-        x = x.astype(jnp.float32)
+        return x.astype(jnp.float32) * (1.0 / 255.0)
+    return x.astype(jnp.float32)
+
+
+def standardize(x: jax.Array) -> jax.Array:
+    """Maps intensities to ``(x - PIXEL_MEAN) / PIXEL_STD``."""
     return (x - PIXEL_MEAN) * (1.0 / PIXEL_STD)
+
+
+def normalize(images: jax.Array) -> jax.Array:
+    """The model's input step: ``standardize(intensities(images))``.
+
+    Args:
+      images: ``[batch, 28, 28, 1]``, ``[batch, 28, 28]`` or ``[batch, 784]``,
+        integer pixel values 0..255 or floating intensities in [0, 1].
+
+    Returns:
+      float32 ``[batch, 784]``.
+    """
+    return standardize(intensities(images))
 
 
 class MLP(nnx.Module):
@@ -93,6 +106,8 @@ class MLP(nnx.Module):
       dropout: probability of dropping each hidden unit while training
         (default 0.0, no dropout).
       num_classes: number of output logits (default 10).
+      input_dropout: probability of dropping each input pixel while training,
+        to background (intensity 0) before standardisation (default 0.0).
       rngs: random streams; ``rngs.params`` initialises the weights.
     """
 
@@ -103,6 +118,7 @@ class MLP(nnx.Module):
         dropout: float = 0.0,
         num_classes: int = 10,
         *,
+        input_dropout: float = 0.0,
         rngs: nnx.Rngs,
     ):
         self.activation_name = activation
@@ -117,6 +133,8 @@ class MLP(nnx.Module):
             ]
         )
         self.dropout = nnx.Dropout(self.dropout_rate)
+        self.input_dropout_rate = float(input_dropout)
+        self.input_dropout = nnx.Dropout(self.input_dropout_rate)
         self.output = nnx.Linear(
             sizes[-1],
             num_classes,
@@ -134,14 +152,20 @@ class MLP(nnx.Module):
           dropout_key: a PRNG key turns dropout on (training); None (the
             default) turns it off.
         """
-        x = normalize(images)
-        train = dropout_key is not None and self.dropout_rate > 0.0
-        keys = jax.random.split(dropout_key, len(self.hidden_layers)) if train else None
+        x = intensities(images)
+        train = dropout_key is not None
+        keys = jax.random.split(dropout_key, 2) if train else (None, None)
+        if train and self.input_dropout_rate > 0.0:
+            x = self.input_dropout(x, deterministic=False, rngs=keys[0])
+        x = standardize(x)
+        train = train and self.dropout_rate > 0.0
         activations = []
         for i, layer in enumerate(self.hidden_layers):
             x = self.activation(layer(x))
             if train:
-                x = self.dropout(x, deterministic=False, rngs=keys[i])
+                x = self.dropout(
+                    x, deterministic=False, rngs=jax.random.fold_in(keys[1], i)
+                )
             activations.append(x)
         return activations
 

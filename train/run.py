@@ -27,7 +27,8 @@ def _header(config: Config, data: MNIST, num_params: int) -> list[str]:
         f"in {jax.process_count()} process(es), {jax.local_device_count()} local",
         f"MNIST: {len(data.train_labels):,} train and {len(data.test_labels):,} test "
         f"images from {config.data_dir or 'TensorFlow Datasets'}",
-        f"MLP {layers}, {config.activation}, dropout {config.dropout}: "
+        f"MLP {layers}, {config.activation}, dropout {config.dropout} "
+        f"(input {config.input_dropout}): "
         f"{num_params:,} parameters",
         f"{config.optimizer}, peak learning rate {config.learning_rate:g}, weight "
         f"decay {config.weight_decay:g}, batch {config.batch_size} ({num_steps} "

@@ -99,7 +99,11 @@ def init_model(config: Config) -> MLP:
     """The configured MLP, initialised from ``config.seed``."""
     key = jax.random.fold_in(jax.random.key(config.seed), 0)
     return MLP(
-        config.hidden, config.activation, config.dropout, rngs=nnx.Rngs(params=key)
+        config.hidden,
+        config.activation,
+        config.dropout,
+        input_dropout=config.input_dropout,
+        rngs=nnx.Rngs(params=key),
     )
 
 
@@ -306,7 +310,7 @@ def _build(
     tx, schedule = make_optimizer(config, num_steps)
     graphdef = nnx.graphdef(nnx.eval_shape(lambda: init_model(config)))
     pure_step = make_train_step(graphdef, tx, label_smoothing=config.label_smoothing)
-    use_dropout = config.dropout > 0
+    use_dropout = config.dropout > 0 or config.input_dropout > 0
     batch_sharding = NamedSharding(mesh, P(DATA_AXIS))
 
     def init():
