@@ -17,7 +17,9 @@ _SELU_SCALE = 1.0507009873554804934193349852946
 def _finite_below(x: Array) -> Array:
     """``x`` with -inf raised to the most negative float, for products ``x * g(x)``
     whose factor ``g`` is 0 there: the product becomes the limit 0, not NaN."""
-    return jnp.maximum(x, -np.finfo(x.dtype).max)
+    # lax.clamp differentiates as a select; jnp.maximum would split ties in half.
+    lowest = np.asarray(-np.finfo(x.dtype).max, dtype=x.dtype)
+    return jax.lax.clamp(lowest, x, np.asarray(np.inf, dtype=x.dtype))
 
 
 @jax.custom_jvp
@@ -271,13 +273,32 @@ def _gelu_exact(x: Array) -> Array:
     return 0.5 * _finite_below(x) * jax.lax.erfc(-x * sqrt_half)
 
 
-def _gelu_tanh(x: Array) -> Array:
-    # Clamping inside the cube keeps it finite, so the saturated tanh cannot feed
-    # 0 * inf into the gradient; beyond |x| = 100 the tanh is ±1 either way.
-    # lax.clamp, unlike jnp.clip, has a select (not a tie-splitting) derivative.
-    cube = jax.lax.clamp(np.asarray(-100, x.dtype), x, np.asarray(100, x.dtype)) ** 3
+_GELU_CUBIC = 0.044715
+
+
+def _gelu_tanh_inner(x: Array) -> Array:
     k = np.asarray(np.sqrt(2 / np.pi), dtype=x.dtype)
-    return 0.5 * _finite_below(x) * (1 + jnp.tanh(k * (x + 0.044715 * cube)))
+    return k * (x + _GELU_CUBIC * x**3)
+
+
+@jax.custom_jvp
+def _gelu_tanh(x: Array) -> Array:
+    # The cube may overflow to ±inf for huge x; tanh then saturates to the same
+    # ±1 it would have reached anyway.
+    return 0.5 * _finite_below(x) * (1 + jnp.tanh(_gelu_tanh_inner(x)))
+
+
+@_gelu_tanh.defjvp
+def _gelu_tanh_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    t = jnp.tanh(_gelu_tanh_inner(x))
+    y = 0.5 * _finite_below(x) * (1 + t)
+    # Clamped where 1 - t^2 is already exactly 0, so the product stays 0 instead
+    # of 0 * inf.
+    xc = jnp.clip(x, -100, 100)
+    k = np.asarray(np.sqrt(2 / np.pi), dtype=x.dtype)
+    slope = 0.5 * (1 + t) + 0.5 * xc * (1 - t * t) * k * (1 + 3 * _GELU_CUBIC * xc * xc)
+    return y, slope * x_dot
 
 
 def gelu(x: ArrayLike, approximate: bool = False) -> Array:
@@ -293,8 +314,9 @@ def gelu(x: ArrayLike, approximate: bool = False) -> Array:
 
     Unlike ``jax.nn.gelu`` (whose default is ``approximate=True``), the default
     here is the exact form, as in PyTorch. Autodiff gives
-    :math:`\Phi(x) + x\varphi(x)`; in the tanh form the cube is clipped at
-    :math:`|x| = 100`, where the tanh is already ±1, so no gradient is ever NaN.
+    :math:`\Phi(x) + x\varphi(x)`; the tanh form's derivative is written by
+    hand, clamped at :math:`|x| = 100` where the tanh is already ±1, so no
+    gradient is ever NaN.
     Accuracy is that of the formulas, as in ``jax.nn.gelu``: in the negative tail
     the rounded argument of ``erfc`` costs a relative error of about
     :math:`x^2` ulps (1e-5 at :math:`x = -12` in float32), and the tanh form

@@ -1,6 +1,8 @@
 """Softmax, log-softmax and log-sum-exp along an axis, defined at the edges (``+inf``
 logits, empty or fully masked rows) and never letting masked entries leak."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -11,51 +13,113 @@ from jax_acts._dtypes import as_float, work_dtype
 Axis = int | tuple[int, ...] | None
 
 
-def _shifted(
-    x: ArrayLike, axis: Axis, where: ArrayLike | None, share_infinite: bool = True
-) -> tuple[Array, Array, Array, Array, Array, jnp.dtype]:
-    """Shared first steps of the normalisers, in work precision.
+def _prepare(x: ArrayLike, where: ArrayLike | None) -> tuple[Array, Array | None]:
+    """Returns the logits in work precision and the mask broadcast to their shape."""
+    logits = as_float(x)
+    logits = logits.astype(work_dtype(logits.dtype))
+    if where is None:
+        return logits, None
+    mask = jnp.asarray(where, dtype=bool)
+    try:
+        mask = jnp.broadcast_to(mask, logits.shape)
+    except ValueError as err:
+        raise ValueError(
+            f"where has shape {mask.shape}, which does not broadcast to the "
+            f"logits' shape {logits.shape}; pass a mask of a broadcastable shape"
+        ) from err
+    return logits, mask
 
-    Returns ``(u, total, shift, empty, row_inf, dtype)``: ``u`` is the shifted
-    logits (``-inf`` where masked), ``total`` is the row sum of ``exp(u)`` (1
-    where the row is empty, so logs and divisions stay finite), ``shift`` the
-    constant subtracted, and flags for rows with no usable entry or with a
-    ``+inf`` entry; ``dtype`` is the float dtype results are returned in.
+
+def _shifted(
+    logits: Array, axis: Axis, mask: Array | None, share_infinite: bool = True
+) -> tuple[Array, Array, Array, Array, Array]:
+    """Shared first steps of the normalisers.
+
+    Returns ``(u, total, shift, empty, row_inf)``: ``u`` is the shifted logits
+    (``-inf`` where masked), ``total`` the row sum of ``exp(u)`` (1 where the row
+    is empty, so logs and divisions stay finite), ``shift`` the constant
+    subtracted, and flags for rows with no usable entry or with a ``+inf`` entry.
     With ``share_infinite=False`` rows holding ``+inf`` get ``u = 0`` instead of
     their limit, for callers that replace those rows' result anyway.
     """
-    x = as_float(x)
-    dtype = x.dtype
-    logits = x.astype(work_dtype(dtype))
-    if where is not None:
-        mask = jnp.asarray(where, dtype=bool)
-        try:
-            mask = jnp.broadcast_to(mask, logits.shape)
-        except ValueError as err:
-            raise ValueError(
-                f"where has shape {mask.shape}, which does not broadcast to the "
-                f"logits' shape {logits.shape}; pass a mask of a broadcastable shape"
-            ) from err
-        # A select, not a product: masked inf/nan values and their cotangents are
-        # dropped rather than multiplied by zero.
+    if mask is not None:
+        # A select, not a product: masked inf/nan values are dropped rather than
+        # multiplied by zero.
         logits = jnp.where(mask, logits, -jnp.inf)
-
     row_max = jnp.max(logits, axis=axis, keepdims=True, initial=-jnp.inf)
     empty = row_max == -jnp.inf
     row_inf = row_max == jnp.inf
-    # The shift only stabilises; stop_gradient keeps it out of autodiff, which is
-    # exact because the result does not depend on it.
+    # The shift only stabilises: the result does not depend on it.
     shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(row_max), row_max, 0))
     if share_infinite:
         # The limit of a row holding +inf: those entries share the mass equally.
         inf_limit = jnp.where(logits == jnp.inf, 0.0, -jnp.inf).astype(logits.dtype)
     else:
         inf_limit = jnp.zeros((), logits.dtype)
-    # Also a double where: rows holding +inf never reach exp as inf - inf.
+    # Rows holding +inf never reach exp as inf - inf.
     u = jnp.where(row_inf, inf_limit, logits - shift)
     total = jnp.sum(jnp.exp(u), axis=axis, keepdims=True)
     total = jnp.where(empty, 1, total)
-    return u, total, shift, empty, row_inf, dtype
+    return u, total, shift, empty, row_inf
+
+
+def _live_tangent(logits_dot: Array, mask: Array | None, row_inf: Array) -> Array:
+    """The input tangent with masked entries and rows holding +inf zeroed: the
+    result does not depend on them (a select, so a NaN tangent cannot leak)."""
+    live = ~row_inf if mask is None else mask & ~row_inf
+    return jnp.where(live, logits_dot, 0)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _softmax(logits: Array, axis: Axis, mask: Array | None) -> Array:
+    u, total, _, _, _ = _shifted(logits, axis, mask)
+    return jnp.exp(u) / total
+
+
+@_softmax.defjvp
+def _softmax_jvp(axis, primals, tangents):
+    (logits, mask), (logits_dot, _) = primals, tangents
+    u, total, _, _, row_inf = _shifted(logits, axis, mask)
+    probs = jnp.exp(u) / total
+    t = _live_tangent(logits_dot, mask, row_inf)
+    return probs, probs * (t - jnp.sum(probs * t, axis=axis, keepdims=True))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _log_softmax(logits: Array, axis: Axis, mask: Array | None) -> Array:
+    u, total, _, empty, _ = _shifted(logits, axis, mask)
+    return jnp.where(empty, -jnp.inf, u - jnp.log(total))
+
+
+@_log_softmax.defjvp
+def _log_softmax_jvp(axis, primals, tangents):
+    (logits, mask), (logits_dot, _) = primals, tangents
+    u, total, _, empty, row_inf = _shifted(logits, axis, mask)
+    result = jnp.where(empty, -jnp.inf, u - jnp.log(total))
+    probs = jnp.exp(u) / total
+    t = _live_tangent(logits_dot, mask, row_inf)
+    tangent = t - jnp.sum(probs * t, axis=axis, keepdims=True)
+    # Masked entries, empty rows and rows holding +inf are constant.
+    constant = row_inf | empty if mask is None else row_inf | empty | ~mask
+    return result, jnp.where(constant, 0, tangent)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _logsumexp(logits: Array, axis: Axis, mask: Array | None) -> Array:
+    _, total, shift, empty, row_inf = _shifted(logits, axis, mask, False)
+    finite = shift + jnp.log(total)
+    return jnp.where(empty, -jnp.inf, jnp.where(row_inf, jnp.inf, finite))
+
+
+@_logsumexp.defjvp
+def _logsumexp_jvp(axis, primals, tangents):
+    (logits, mask), (logits_dot, _) = primals, tangents
+    u, total, shift, empty, row_inf = _shifted(logits, axis, mask, False)
+    finite = shift + jnp.log(total)
+    result = jnp.where(empty, -jnp.inf, jnp.where(row_inf, jnp.inf, finite))
+    probs = jnp.exp(u) / total
+    t = _live_tangent(logits_dot, mask, row_inf)
+    return result, jnp.sum(probs * t, axis=axis, keepdims=True)
 
 
 @jax.jit(static_argnames=("axis",))
@@ -66,10 +130,13 @@ def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Ar
         \operatorname{softmax}(x)_j = \frac{e^{x_j - m}}{\sum_k e^{x_k - m}},
         \qquad m = \max_k x_k
 
-    The shift :math:`m` (over unmasked entries) is under ``stop_gradient``;
-    gradients come from autodiff of the shifted form, whose Jacobian is
-    :math:`\operatorname{diag}(s) - s s^\top`. Half-precision inputs are
-    accumulated in float32.
+    The shift :math:`m` is the maximum over unmasked entries. The derivative is
+    written by hand as the Jacobian-vector product
+    :math:`s \odot (t - \langle s, t \rangle)` of
+    :math:`\operatorname{diag}(s) - s s^\top` (one pass, as in
+    ``jax.nn.softmax``), with the tangent of masked entries and of rows holding
+    ``+inf`` selected away, so none of them can reach a gradient.
+    Half-precision inputs are accumulated in float32.
 
     Edge behaviour:
       - ``+inf`` entries share the mass equally, every other entry gets 0, and
@@ -104,8 +171,8 @@ def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Ar
     See also:
       :func:`log_softmax`, :func:`logsumexp`, :func:`softmax_jacobian`
     """
-    u, total, _, _, _, dtype = _shifted(x, axis, where)
-    return (jnp.exp(u) / total).astype(dtype)
+    logits, mask = _prepare(x, where)
+    return _softmax(logits, axis, mask).astype(as_float(x).dtype)
 
 
 @jax.jit(static_argnames=("axis",))
@@ -116,8 +183,9 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -
         \operatorname{log\_softmax}(x)_j = (x_j - m) - \log\sum_k e^{x_k - m},
         \qquad m = \max_k x_k
 
-    Gradients come from autodiff of this form (the shift is under
-    ``stop_gradient``). Half-precision inputs are accumulated in float32.
+    The derivative is written by hand as :math:`t - \langle s, t \rangle` with
+    :math:`s` the softmax, zero for masked entries, empty rows and rows holding
+    ``+inf``. Half-precision inputs are accumulated in float32.
 
     Edge behaviour:
       - with ``+inf`` entries the result is the log of the limit: ``-log(k)``
@@ -146,9 +214,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -
     See also:
       :func:`softmax`, :func:`logsumexp`
     """
-    u, total, _, empty, _, dtype = _shifted(x, axis, where)
-    result = jnp.where(empty, -jnp.inf, u - jnp.log(total))
-    return result.astype(dtype)
+    logits, mask = _prepare(x, where)
+    return _log_softmax(logits, axis, mask).astype(as_float(x).dtype)
 
 
 @jax.jit(static_argnames=("axis", "keepdims"))
@@ -165,8 +232,9 @@ def logsumexp(
         \qquad m = \max_k x_k
 
     As in ``jax.nn.logsumexp``, ``axis`` defaults to None (reduce over every
-    axis). The gradient is :func:`softmax` of the same row, by autodiff of the
-    shifted form. Half-precision inputs are accumulated in float32.
+    axis). The derivative is written by hand: the gradient is :func:`softmax` of
+    the same row, zero for masked entries. Half-precision inputs are accumulated
+    in float32.
 
     Edge behaviour: a row with a ``+inf`` entry gives ``+inf``; a row with no
     usable entry (all ``-inf``, or all masked) gives ``-inf``; both have a zero
@@ -190,15 +258,11 @@ def logsumexp(
       ...     print(A.logsumexp(logits, axis=-1))
       [1000.69    -inf]
     """
-    _, total, shift, empty, row_inf, dtype = _shifted(
-        x, axis, where, share_infinite=False
-    )
-    result = jnp.where(
-        empty, -jnp.inf, jnp.where(row_inf, jnp.inf, shift + jnp.log(total))
-    )
+    logits, mask = _prepare(x, where)
+    result = _logsumexp(logits, axis, mask)
     if not keepdims:
         result = jnp.squeeze(result, axis=axis)
-    return result.astype(dtype)
+    return result.astype(as_float(x).dtype)
 
 
 @jax.jit(static_argnames=("axis",))
@@ -233,7 +297,9 @@ def softmax_jacobian(x: ArrayLike, axis: int = -1) -> Array:
             f"softmax_jacobian takes a single integer axis, got {axis!r}; move the "
             "axes you need into one first"
         )
-    u, total, _, _, row_inf, dtype = _shifted(x, axis, None)
+    logits, _ = _prepare(x, None)
+    dtype = as_float(x).dtype
+    u, total, _, _, row_inf = _shifted(logits, axis, None)
     probs = jnp.moveaxis(jnp.exp(u) / total, axis, -1)
     frozen = jnp.moveaxis(row_inf, axis, -1)[..., None]
     n = probs.shape[-1]
