@@ -9,7 +9,13 @@ import math
 from pathlib import Path
 from typing import Any
 
+import jax
 import numpy as np
+import optax
+from flax import nnx
+
+from train.data import MNIST, load_mnist
+from train.model import MLP, cross_entropy_loss
 
 FIGURE_DPI = 100
 
@@ -100,11 +106,9 @@ def load_data(
     *,
     train_size: int | None = None,
     test_size: int | None = None,
-) -> Any:
+) -> MNIST:
     """MNIST through the trainer's loader, cut to its first examples when asked
     (the IDX order is not sorted by class, so a prefix keeps every digit)."""
-    from train.data import MNIST, load_mnist
-
     data = load_mnist(data_dir)
     return MNIST(
         data.train_images[:train_size],
@@ -135,11 +139,11 @@ def batch_indices(
 
 
 def train_mlp(
-    model: Any,
+    model: MLP,
     images: np.ndarray,
     labels: np.ndarray,
     *,
-    optimizer: Any,
+    optimizer: optax.GradientTransformation,
     steps: int,
     batch_size: int,
     seed: int,
@@ -153,12 +157,6 @@ def train_mlp(
     Returns:
       float32 ``[steps]``, the loss of each step's batch before its update.
     """
-    import jax
-    import optax
-    from flax import nnx
-
-    from train.model import cross_entropy_loss
-
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     def batch_loss(params, batch_images, batch_labels):
@@ -184,11 +182,8 @@ def train_mlp(
     return np.asarray(losses)
 
 
-def predict(model: Any, images: np.ndarray, *, batch_size: int = 10_000) -> np.ndarray:
+def predict(model: MLP, images: np.ndarray, *, batch_size: int = 10_000) -> np.ndarray:
     """Logits ``[N, num_classes]`` of ``images``, evaluated in batches."""
-    import jax
-    from flax import nnx
-
     graphdef, state = nnx.split(model)
     logits_of = jax.jit(lambda state, batch: nnx.merge(graphdef, state)(batch))
     return np.concatenate(
@@ -199,6 +194,6 @@ def predict(model: Any, images: np.ndarray, *, batch_size: int = 10_000) -> np.n
     )
 
 
-def evaluate_accuracy(model: Any, images: np.ndarray, labels: np.ndarray) -> float:
+def evaluate_accuracy(model: MLP, images: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of ``images`` whose largest logit is at the label."""
     return float(np.mean(np.argmax(predict(model, images), axis=-1) == labels))

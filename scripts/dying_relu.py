@@ -24,6 +24,7 @@ from _experiment_common import (
 from flax import nnx
 
 import jax_acts as A
+from train.data import MNIST
 from train.model import MLP
 
 CLAIM = "A learning rate that is too high can leave as much as 40% of the network dead"
@@ -70,7 +71,7 @@ def run_one(
     activation: str,
     optimizer_name: str,
     learning_rate: float,
-    data,
+    data: MNIST,
     *,
     hidden: tuple[int, ...],
     steps: int,

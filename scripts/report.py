@@ -63,23 +63,26 @@ def render(
         f"({os.cpu_count()} cores, {platform.machine()}); "
         f"generated {datetime.date.today().isoformat()}; "
         f"total run time {sum(r['run_seconds'] for r in results.values()):.0f} s. "
-        "Timings come from a shared machine: read them as ratios between "
-        "activations measured in the same run, not as absolute speeds.",
+        "Wall times depend on the machine and on whatever else runs on it: compare "
+        "activations within one run, not against other machines.",
         "",
     ]
     verdicts = [
-        (results[name]["claim"], results[name]["verdict"])
+        f"- *{results[name]['claim']}*: {results[name]['verdict']}"
         for name in results
         if "verdict" in results[name]
     ]
     if verdicts:
-        lines += ["| claim | verdict |", "| --- | --- |"]
-        lines += [f"| {claim} | {verdict} |" for claim, verdict in verdicts]
-        lines.append("")
+        lines += ["## Verdicts", "", *verdicts, ""]
     for name, result in results.items():
         module = importlib.import_module(name)
-        lines.append(module.summarize(result, figures_link).rstrip())
-        lines.append("")
+        lines += [
+            module.summarize(result, figures_link).rstrip(),
+            "",
+            f"Measured numbers: [`{name}.json`]({figures_link}/{name}.json); "
+            f"this experiment alone: `python scripts/{name}.py --help`.",
+            "",
+        ]
     return "\n".join(lines)
 
 

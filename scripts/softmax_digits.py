@@ -158,7 +158,7 @@ def summarize(result: dict, figures_link: str) -> str:
         for digit in digits:
             probabilities = np.asarray(digit["probabilities"])
             top = np.argsort(probabilities)[::-1][:3]
-            listed = ", ".join(f"{d}: {probabilities[d]:.4f}" for d in top)
+            listed = ", ".join(f"{d}: {probabilities[d]:.3g}" for d in top)
             lines.append(
                 f"| {group.replace('_', ' ')} | {digit['index']} | {digit['label']} "
                 f"| {digit['predicted']} | {listed} |"

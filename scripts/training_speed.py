@@ -121,7 +121,14 @@ def verdict(runs: dict, target: float) -> str:
             for name, e in epochs.items()
         )
         parts.append(f"{optimizer}: epochs to {target:.0%}: {listed}")
-    if all(firsts) and min(margins) >= MUCH_FASTER:
+    reached_any = any(
+        run["epochs_to_target"] is not None
+        for by_activation in runs.values()
+        for run in by_activation.values()
+    )
+    if not reached_any:
+        label = "**Undecided: no activation reached the target; train longer.**"
+    elif all(firsts) and min(margins) >= MUCH_FASTER:
         label = "**Confirmed.**"
     elif all(firsts):
         label = (
