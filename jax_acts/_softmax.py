@@ -222,6 +222,7 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -
 def logsumexp(
     x: ArrayLike,
     axis: Axis = None,
+    *,
     where: ArrayLike | None = None,
     keepdims: bool = False,
 ) -> Array:
@@ -232,9 +233,11 @@ def logsumexp(
         \qquad m = \max_k x_k
 
     As in ``jax.nn.logsumexp``, ``axis`` defaults to None (reduce over every
-    axis). The derivative is written by hand: the gradient is :func:`softmax` of
-    the same row, zero for masked entries. Half-precision inputs are accumulated
-    in float32.
+    axis); ``where`` and ``keepdims`` are keyword-only, so a positional weight
+    array meant for ``jax.nn.logsumexp``'s ``b`` fails loudly instead of being
+    read as a mask. The derivative is written by hand: the gradient is
+    :func:`softmax` of the same row, zero for masked entries. Half-precision
+    inputs are accumulated in float32.
 
     Edge behaviour: a row with a ``+inf`` entry gives ``+inf``; a row with no
     usable entry (all ``-inf``, or all masked) gives ``-inf``; both have a zero

@@ -309,3 +309,9 @@ def test_softmax_jacobian_is_zero_for_rows_with_infinite_logits():
 def test_softmax_jacobian_rejects_a_tuple_axis():
     with pytest.raises(TypeError, match="single integer axis"):
         A.softmax_jacobian(jnp.zeros((2, 3)), axis=(0, 1))
+
+
+def test_logsumexp_takes_where_and_keepdims_by_keyword_only():
+    x = jnp.zeros((2, 3))
+    with pytest.raises(TypeError):
+        A.logsumexp(x, 0, jnp.ones((2, 3), dtype=bool))

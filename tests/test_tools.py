@@ -2,6 +2,7 @@
 elementwise jax.grad for arrays of any shape."""
 
 import functools
+import inspect
 
 import jax
 import jax.numpy as jnp
@@ -111,3 +112,25 @@ def test_derivative_rejects_something_that_is_not_a_function():
 def test_derivative_is_a_jitted_function():
     df = A.derivative(A.tanh)
     assert hasattr(df, "lower")
+
+
+def _defaults(fn):
+    parameters = list(inspect.signature(fn).parameters.values())[1:]
+    return {p.name: p.default for p in parameters if p.default is not p.empty}
+
+
+SHARED_WITH_JAX_NN = sorted(
+    name
+    for name in [*ELEMENTWISE, "softmax", "log_softmax", "logsumexp"]
+    if hasattr(jax.nn, name)
+)
+
+
+@pytest.mark.parametrize("name", SHARED_WITH_JAX_NN)
+def test_parameters_shared_with_jax_nn_have_the_same_defaults(name):
+    ours, theirs = _defaults(getattr(A, name)), _defaults(getattr(jax.nn, name))
+    shared = sorted(set(ours) & set(theirs))
+    differing = {k: (ours[k], theirs[k]) for k in shared if ours[k] != theirs[k]}
+    # The one deliberate exception: gelu defaults to the exact form.
+    expected = {"approximate": (False, True)} if name == "gelu" else {}
+    assert differing == expected
