@@ -151,6 +151,7 @@ COUNTERPARTS: dict[str, Counterpart] = {
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parses and checks the command line (``--functions`` against the library)."""
     parser = build_parser(
         NAME,
         "Time jax_acts activations against jax.nn and PyTorch beside a memory copy.",
@@ -263,6 +264,7 @@ def make_input(size: int, dtype: str, normaliser: bool, seed: int) -> jax.Array:
 
 
 def to_torch(torch: Any, x: jax.Array, device: str) -> Any:
+    """The same values as a PyTorch tensor of the same dtype on ``device``."""
     host = np.array(x.astype(jnp.float32))
     return torch.from_numpy(host).to(device=device, dtype=getattr(torch, x.dtype.name))
 
@@ -279,6 +281,8 @@ def jax_runner(fn: Callable, x: jax.Array, mode: str) -> Callable[[], Any]:
 def torch_runner(
     torch: Any, fn: Callable, x: Any, mode: str, device: str
 ) -> Callable[[], Any]:
+    """A call that runs PyTorch's ``fn`` (or the gradient of its sum) on ``x``
+    and waits for the device."""
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if mode == "forward":
 
@@ -438,6 +442,13 @@ def targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def count(size: int) -> str:
+    """An element count as ``1e3`` or ``1.6e7``: short, and exact for the sizes
+    used here."""
+    exponent = len(str(size)) - 1
+    return f"{size / 10**exponent:g}e{exponent}"
+
+
 def render(
     env: dict[str, Any],
     rows: Sequence[dict[str, Any]],
@@ -445,6 +456,8 @@ def render(
     target_rows: Sequence[dict[str, Any]],
     args: argparse.Namespace,
 ) -> str:
+    """The markdown report: environment, copy bandwidth, a table per dtype
+    and mode, and the targets."""
     sizes = sorted({r["size"] for r in rows})
     largest = sizes[-1]
     parts = [f"## Activation benchmark\n\n{describe_environment(env)}"]
@@ -458,7 +471,7 @@ def render(
     copy_rows = [
         [
             dtype,
-            f"{size:.0e}",
+            count(size),
             f"{summary['copy_bandwidth_gbps'][f'{dtype} {size}']:.1f}",
         ]
         for dtype in args.dtypes
@@ -496,11 +509,11 @@ def render(
                 )
             headers = (
                 ["function", "JAX counterpart"]
-                + [f"ours/JAX {size:.0e}" for size in sizes]
+                + [f"ours/JAX {count(size)}" for size in sizes]
                 + [
-                    f"ours time {largest:.0e}",
-                    f"ours/torch {largest:.0e}",
-                    f"% of copy {largest:.0e}",
+                    f"ours time {count(largest)}",
+                    f"ours/torch {count(largest)}",
+                    f"% of copy {count(largest)}",
                 ]
             )
             parts.append(

@@ -47,7 +47,7 @@ from _bench_common import (
 )
 
 from train import steps
-from train.config import PRESETS
+from train.config import PRESETS, Config
 from train.data import IDX_FILES, MNIST, load_mnist
 from train.model import NUM_PIXELS, PIXEL_MEAN, PIXEL_STD
 
@@ -69,6 +69,7 @@ TIME_TO_ACCURACY_LIMIT_S = 600
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parses and checks the command line; full runs need real MNIST."""
     parser = build_parser(
         NAME,
         "Time the trainer's scanned epoch against a per-step loop and PyTorch, "
@@ -100,6 +101,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args.repeats = args.repeats or (2 if args.quick else 3)
     if args.train_images is None and args.quick:
         args.train_images = QUICK_TRAIN_IMAGES
+    if args.train_images is not None and args.train_images < BATCH_SIZE:
+        parser.error(
+            f"--train-images {args.train_images}: fewer than one batch; expected at "
+            f"least {BATCH_SIZE}"
+        )
     if args.data_dir is None and not args.quick:
         parser.error(
             "no MNIST: pass --data-dir DIR or set MNIST_DIR to a folder holding the "
@@ -118,12 +124,13 @@ def write_synthetic_mnist(folder: Path, seed: int) -> None:
     whose classes are easy to tell apart: each class is a fixed random stroke
     pattern, dimmed at random and overlaid with noise."""
     rng = np.random.default_rng(seed)
-    templates = (rng.random((NUM_CLASSES, 28, 28)) < 0.15) * 255.0
+    templates = ((rng.random((NUM_CLASSES, 28, 28)) < 0.15) * 175).astype(np.uint16)
     for split, count in (("train", 60_000), ("test", 10_000)):
-        labels = rng.integers(0, NUM_CLASSES, count).astype(np.uint8)
-        brightness = rng.uniform(0.5, 1.0, (count, 1, 1))
-        noise = rng.integers(0, 80, (count, 28, 28))
-        images = np.clip(templates[labels] * brightness + noise, 0, 255)
+        labels = rng.integers(0, NUM_CLASSES, count, dtype=np.uint8)
+        # Integer arithmetic keeps the 47M-pixel split small in memory.
+        brightness = rng.integers(128, 257, (count, 1, 1), dtype=np.uint16)
+        noise = rng.integers(0, 80, (count, 28, 28), dtype=np.uint16)
+        images = ((templates[labels] * brightness) >> 8) + noise
         images_name, labels_name = IDX_FILES[split]
         header = np.array([0x0803, count, 28, 28], dtype=">i4").tobytes()
         (folder / images_name).write_bytes(header + images.astype(np.uint8).tobytes())
@@ -131,7 +138,7 @@ def write_synthetic_mnist(folder: Path, seed: int) -> None:
         (folder / labels_name).write_bytes(header + labels.tobytes())
 
 
-def bench_config(epochs: int, seed: int):
+def bench_config(epochs: int, seed: int) -> Config:
     """784-512-512-10, ReLU, AdamW, batch 128, no dropout: the benchmark model,
     on top of the default preset's optimiser settings."""
     return dataclasses.replace(
@@ -147,7 +154,7 @@ def bench_config(epochs: int, seed: int):
     )
 
 
-def jax_contenders(config, data: MNIST) -> dict[str, Callable[[], Any]]:
+def jax_contenders(config: Config, data: MNIST) -> dict[str, Callable[[], Any]]:
     """The trainer's scanned epoch and its one-dispatch-per-step path, built by
     the trainer's own ``train.steps.build``, each with its own parameters and
     optimiser state, as calls that run one epoch and wait for it."""
@@ -192,7 +199,9 @@ def jax_contenders(config, data: MNIST) -> dict[str, Callable[[], Any]]:
     return {"jax_scan": scanned_epoch, "nnx_step_loop": step_loop_epoch}
 
 
-def torch_contender(torch: Any, config, data: MNIST, device: str) -> Callable:
+def torch_contender(
+    torch: Any, config: Config, data: MNIST, device: str
+) -> Callable[[], None]:
     """The same MLP, loss, optimiser and batches in PyTorch: uint8 images held
     in memory, a fresh permutation per epoch, images normalised per batch as the
     trainer does, ``N // batch`` steps. The learning rate stays at its peak: a
@@ -249,7 +258,7 @@ def matmul_rates(sizes: Sequence[int], repeats: int) -> dict[str, float]:
     return rates
 
 
-def layer_matmul_rate(config, repeats: int) -> float:
+def layer_matmul_rate(config: Config, repeats: int) -> float:
     """FLOP/s of the model's own forward matmuls at its batch size, one
     compiled call per layer shape; small shapes run below the square peak."""
     sizes = (NUM_PIXELS, *config.hidden, NUM_CLASSES)
@@ -270,7 +279,7 @@ def layer_matmul_rate(config, repeats: int) -> float:
     return total_flops / total_seconds
 
 
-def epoch_flops(config, images_per_epoch: int) -> dict[str, int]:
+def epoch_flops(config: Config, images_per_epoch: int) -> dict[str, int]:
     """Matmul FLOPs of one epoch. ``three_x_forward``: forward 2*fan_in*fan_out
     per layer and image, backward twice that (weight and input gradients).
     ``needed``: the same without the first layer's input gradient, which no
@@ -348,6 +357,7 @@ def time_to_accuracy(data_dir: Path, target: float) -> dict[str, Any]:
 
 
 def _read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The complete lines of the trainer's ``metrics.jsonl`` so far."""
     if not path.exists():
         return []
     records = []
@@ -359,7 +369,11 @@ def _read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
-def render(env, result, args) -> str:
+def render(
+    env: dict[str, Any], result: dict[str, Any], args: argparse.Namespace
+) -> str:
+    """The markdown report: environment, epoch times, the matmul floor, the
+    time to accuracy and the targets."""
     epochs = result["epoch_seconds"]
     floor = result["floor"]
     parts = [f"## Training benchmark\n\n{describe_environment(env)}"]

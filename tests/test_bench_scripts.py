@@ -221,6 +221,10 @@ def test_jax_counterpart_computes_the_same_function_as_ours(name):
     np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
+def test_element_count_label_keeps_sixteen_million_exact():
+    assert bench_activations.count(16_000_000) == "1.6e7"
+
+
 def test_activation_benchmark_rejects_a_size_that_is_not_whole_rows(capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench_activations.parse_args(["--sizes", "1500"])
