@@ -1,6 +1,12 @@
 """Activation functions for JAX whose derivatives stay accurate in the tails and
 defined at the edges: the sigmoid family, rectifiers and softmax normalisers."""
 
+from jax_acts._algebraic_sigmoids import (
+    algebraic_sigmoid,
+    hard_sigmoid,
+    hard_tanh,
+    soft_sign,
+)
 from jax_acts._rectifiers import (
     celu,
     elu,
@@ -15,16 +21,12 @@ from jax_acts._rectifiers import (
     swish,
 )
 from jax_acts._sigmoid import (
-    algebraic_sigmoid,
     arctan,
     erf,
     generalized_logistic,
     gudermannian,
-    hard_sigmoid,
-    hard_tanh,
     log_sigmoid,
     sigmoid,
-    soft_sign,
     tanh,
 )
 from jax_acts._softmax import log_softmax, logsumexp, softmax, softmax_jacobian

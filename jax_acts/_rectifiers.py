@@ -8,7 +8,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from jax_acts._dtypes import lift
-from jax_acts._sigmoid import _exp_neg_abs, _logistic_from
+from jax_acts._numerics import exp_neg_abs, logistic_from
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -357,8 +357,8 @@ def _silu(x: Array) -> Array:
 @_silu.defjvp
 def _silu_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    e, r = _exp_neg_abs(x)
-    s = _logistic_from(x, e, r)
+    e, r = exp_neg_abs(x)
+    s = logistic_from(x, e, r)
     sigmoid_neg = jnp.where(x >= 0, e * r, r)
     y = _finite_below(x) * s
     return y, s * (1 + x * sigmoid_neg) * x_dot
@@ -398,16 +398,16 @@ swish = silu
 
 @jax.custom_jvp
 def _softplus(x: Array) -> Array:
-    e, _ = _exp_neg_abs(x)
+    e, _ = exp_neg_abs(x)
     return jnp.maximum(x, 0) + jnp.log1p(e)
 
 
 @_softplus.defjvp
 def _softplus_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    e, r = _exp_neg_abs(x)
+    e, r = exp_neg_abs(x)
     y = jnp.maximum(x, 0) + jnp.log1p(e)
-    return y, _logistic_from(x, e, r) * x_dot
+    return y, logistic_from(x, e, r) * x_dot
 
 
 @jax.jit
@@ -442,8 +442,8 @@ def softplus(x: ArrayLike) -> Array:
 def _mish_parts(x: Array) -> tuple[Array, Array, Array]:
     """Returns ``sigmoid(x)``, ``v = sigmoid(-x) = exp(-softplus(x))`` and
     ``1 / (1 + v**2)``, all without cancellation."""
-    e, r = _exp_neg_abs(x)
-    s = _logistic_from(x, e, r)
+    e, r = exp_neg_abs(x)
+    s = logistic_from(x, e, r)
     v = jnp.where(x >= 0, e * r, r)
     return s, v, 1 / (1 + v * v)
 

@@ -1,5 +1,6 @@
-"""Sigmoid-shaped activations whose derivatives stay accurate in the tails, where
-the textbook identities such as ``s (1 - s)`` cancel to zero."""
+"""Transcendental sigmoids (logistic, tanh, arctan, Gudermannian, erf, generalised
+logistic) whose derivatives stay accurate in the tails, where the textbook
+identities such as ``s (1 - s)`` cancel to zero."""
 
 import jax
 import jax.numpy as jnp
@@ -8,30 +9,13 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from jax_acts._dtypes import lift
-
-
-def _exp_neg_abs(x: Array) -> tuple[Array, Array]:
-    """Returns ``e = exp(-|x|)`` and ``r = 1 / (1 + e)``, both in (0, 1]."""
-    e = jnp.exp(-jnp.abs(x))
-    return e, 1 / (1 + e)
-
-
-def _logistic_from(x: Array, e: Array, r: Array) -> Array:
-    # 1 - s is never formed: for x < 0 the small value e * r is computed directly.
-    return jnp.where(x >= 0, r, e * r)
-
-
-def _exp_with_headroom(exponent: Array, factor: Array, threshold: float) -> Array:
-    """Returns ``exp(exponent) * factor`` for ``exponent <= 0`` and ``factor <= 1``.
-
-    When ``exponent < -threshold`` the exponential alone could be subnormal (and
-    flushed to zero) although the product is normal, so ``exp(exponent + 1)`` is
-    taken instead and ``factor`` scaled by ``1/e``. Adding 1 is exact there, so
-    the tail stays accurate.
-    """
-    shift = jnp.where(exponent < -threshold, 1, 0).astype(exponent.dtype)
-    scale = jnp.where(shift > 0, np.exp(-1), 1).astype(exponent.dtype)
-    return jnp.exp(exponent + shift) * (factor * scale)
+from jax_acts._numerics import (
+    exp_neg_abs,
+    exp_with_headroom,
+    logistic_from,
+    scaled_exp_neg_square,
+    two_product,
+)
 
 
 @jax.custom_jvp
@@ -44,10 +28,10 @@ def _sigmoid(x: Array) -> Array:
 @_sigmoid.defjvp
 def _sigmoid_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    e, r = _exp_neg_abs(x)
+    e, r = exp_neg_abs(x)
     # The clamp removes a one-ulp overshoot of the true maximum 1/4 near x = 0.
     derivative = jnp.minimum(e * r * r, 0.25)
-    return _logistic_from(x, e, r), derivative * x_dot
+    return logistic_from(x, e, r), derivative * x_dot
 
 
 @jax.jit
@@ -90,14 +74,14 @@ def sigmoid(x: ArrayLike) -> Array:
 
 @jax.custom_jvp
 def _log_sigmoid(x: Array) -> Array:
-    e, _ = _exp_neg_abs(x)
+    e, _ = exp_neg_abs(x)
     return jnp.minimum(x, 0) - jnp.log1p(e)
 
 
 @_log_sigmoid.defjvp
 def _log_sigmoid_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    e, r = _exp_neg_abs(x)
+    e, r = exp_neg_abs(x)
     y = jnp.minimum(x, 0) - jnp.log1p(e)
     sigmoid_neg = jnp.where(x >= 0, e * r, r)
     return y, sigmoid_neg * x_dot
@@ -270,22 +254,6 @@ def gudermannian(x: ArrayLike) -> Array:
     return lift(_gudermannian, x)
 
 
-def _scaled_exp_neg_square(x: Array, scale: float) -> Array:
-    r"""Computes ``scale`` :math:`\cdot e^{-x^2}` to a few ulps, for ``scale < e``.
-
-    Rounding :math:`x^2` alone would cost up to 64 ulps at :math:`x^2 \approx 87`,
-    so ``x`` is split into a part ``hi`` with few bits (``hi**2`` is exact) and a
-    small remainder. The large factor carries an extra ``e`` and the small one
-    ``scale / e``, so the large factor is normal wherever the result is.
-    """
-    # Beyond |x| = 40 the result underflows in every float type used here.
-    x = jnp.clip(x, -40, 40)
-    hi = jnp.round(x * 64) / 64
-    lo = x - hi
-    small_factor = np.asarray(scale / np.e, dtype=x.dtype) * jnp.exp(-lo * (x + hi))
-    return jnp.exp(1 - hi * hi) * small_factor
-
-
 @jax.custom_jvp
 def _erf(x: Array) -> Array:
     return jax.lax.erf(x)
@@ -294,7 +262,7 @@ def _erf(x: Array) -> Array:
 @_erf.defjvp
 def _erf_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    derivative = _scaled_exp_neg_square(x, 2 / np.sqrt(np.pi))
+    derivative = scaled_exp_neg_square(x, 2 / np.sqrt(np.pi))
     return jax.lax.erf(x), derivative * x_dot
 
 
@@ -327,29 +295,6 @@ def erf(x: ArrayLike) -> Array:
     return lift(_erf, x)
 
 
-def _split(v: Array) -> tuple[Array, Array]:
-    """Splits ``v`` into ``hi + lo`` exactly, each with half the significand bits.
-
-    ``reduce_precision`` rounds explicitly, so unlike the multiply-and-subtract
-    (Veltkamp) split no compiler contraction into fused multiply-adds can break it.
-    """
-    finfo = jnp.finfo(v.dtype)
-    hi_bits = (finfo.nmant + 1) // 2
-    hi = jax.lax.reduce_precision(
-        v, exponent_bits=finfo.nexp, mantissa_bits=hi_bits - 1
-    )
-    return hi, v - hi
-
-
-def _two_product(a: Array, b: Array) -> tuple[Array, Array]:
-    """Returns ``p = a * b`` rounded and ``q`` with ``p + q == a * b`` exactly."""
-    p = a * b
-    a_hi, a_lo = _split(a)
-    b_hi, b_lo = _split(b)
-    q = ((a_hi * b_hi - p) + a_hi * b_lo + a_lo * b_hi) + a_lo * b_lo
-    return p, q
-
-
 def _generalized_logistic_terms(x: Array, alpha: Array):
     r"""Splits :math:`\alpha \log\sigma(x)` into an exact large part and a small one.
 
@@ -363,14 +308,14 @@ def _generalized_logistic_terms(x: Array, alpha: Array):
     # Past alpha * x = -2000 the value is 0 in every float type; the clamp keeps
     # the exact product finite.
     linear = jnp.maximum(jnp.minimum(x, 0), -2000 / alpha)
-    p, q = _two_product(alpha, linear)
+    p, q = two_product(alpha, linear)
     small = q - alpha * log1p_e
     return e, log1p_e, linear, p, small
 
 
 def _generalized_logistic_value(p: Array, small: Array) -> Array:
     # small <= q, a few ulps of p, so exp(small) <= 1 up to rounding.
-    return _exp_with_headroom(p, jnp.exp(small), 64)
+    return exp_with_headroom(p, jnp.exp(small), 64)
 
 
 @jax.custom_jvp
@@ -450,179 +395,3 @@ def generalized_logistic(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
             "for alpha > 0"
         )
     return _generalized_logistic_jit(x, alpha)
-
-
-@jax.custom_jvp
-def _algebraic_sigmoid(x: Array) -> Array:
-    big = jnp.abs(x) > 1
-    # 1/x keeps x^2 from overflowing; each branch sees a harmless input.
-    inv = 1 / jnp.where(big, x, 1)
-    small_form = x / jnp.sqrt(1 + x * jnp.where(big, 0, x))
-    big_form = jnp.sign(x) / jnp.sqrt(1 + inv * inv)
-    return jnp.where(big, big_form, small_form)
-
-
-@_algebraic_sigmoid.defjvp
-def _algebraic_sigmoid_jvp(primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    # Clamped where the true derivative already rounds to 0, so w stays finite.
-    limit = np.sqrt(np.finfo(x.dtype).max) / 2
-    a = jnp.minimum(jnp.abs(x), limit)
-    w = 1 + a * a
-    return _algebraic_sigmoid(x), 1 / jnp.sqrt(w) / w * x_dot
-
-
-@jax.jit
-def algebraic_sigmoid(x: ArrayLike) -> Array:
-    r"""Algebraic sigmoid :math:`x / \sqrt{1 + x^2}`, odd with range (-1, 1).
-
-    .. math::
-        f(x) = \frac{x}{\sqrt{1 + x^2}}, \qquad f'(x) = (1 + x^2)^{-3/2}
-
-    The forward value switches to :math:`\operatorname{sign}(x)/\sqrt{1 + x^{-2}}`
-    for :math:`|x| > 1`, so :math:`x^2` never overflows (the plain formula gives
-    0 for :math:`|x| > 2 \cdot 10^{19}` in float32 and NaN at infinity). The
-    derivative is written by hand; autodiff of the quotient subtracts two nearly
-    equal terms.
-
-    Edge behaviour: ``f(±inf) == ±1`` with derivative 0.
-
-    Args:
-      x: input array of any shape (integers and bools are promoted).
-
-    Returns:
-      An array of the same shape and float dtype as ``x``.
-
-    Examples:
-      >>> import jax.numpy as jnp, jax_acts as A
-      >>> with jnp.printoptions(precision=4):
-      ...     print(A.algebraic_sigmoid(jnp.array([-jnp.inf, 0.0, 1.0, 3e38])))
-      [-1.      0.      0.7071  1.    ]
-    """
-    return lift(_algebraic_sigmoid, x)
-
-
-@jax.custom_jvp
-def _soft_sign(x: Array) -> Array:
-    # Clipping infinities to the largest finite value gives exactly ±1 there,
-    # instead of inf / inf.
-    big = np.finfo(x.dtype).max
-    x = jnp.clip(x, -big, big)
-    return x / (1 + jnp.abs(x))
-
-
-@_soft_sign.defjvp
-def _soft_sign_jvp(primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    q = 1 / (1 + jnp.abs(x))
-    return _soft_sign(x), q * q * x_dot
-
-
-@jax.jit
-def soft_sign(x: ArrayLike) -> Array:
-    r"""Soft sign :math:`x / (1 + |x|)`, odd with range (-1, 1).
-
-    .. math::
-        f(x) = \frac{x}{1 + |x|}, \qquad f'(x) = \frac{1}{(1 + |x|)^2}
-
-    The derivative is written by hand: autodiff of the quotient gives
-    :math:`\frac{1}{1+|x|} - \frac{|x|}{(1+|x|)^2}`, two nearly equal terms whose
-    difference loses most digits for large :math:`|x|`.
-
-    Edge behaviour: ``soft_sign(±inf) == ±1`` (``jax.nn.soft_sign(inf)`` is NaN),
-    derivative 0 there.
-
-    Args:
-      x: input array of any shape (integers and bools are promoted).
-
-    Returns:
-      An array of the same shape and float dtype as ``x``.
-
-    Examples:
-      >>> import jax.numpy as jnp, jax_acts as A
-      >>> A.soft_sign(jnp.array([-jnp.inf, -1.0, 0.0, 3.0, jnp.inf]))
-      Array([-1.  , -0.5 ,  0.  ,  0.75,  1.  ], dtype=float32)
-    """
-    return lift(_soft_sign, x)
-
-
-@jax.custom_jvp
-def _hard_sigmoid(x: Array) -> Array:
-    # A product with 1/6 instead of a division: within 2 ulps and much cheaper.
-    return jnp.clip(x + 3, 0, 6) * np.asarray(1 / 6, dtype=x.dtype)
-
-
-@_hard_sigmoid.defjvp
-def _hard_sigmoid_jvp(primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    inside = (x > -3) & (x < 3)
-    return _hard_sigmoid(x), jnp.where(inside, x_dot / 6, 0)
-
-
-@jax.jit
-def hard_sigmoid(x: ArrayLike) -> Array:
-    r"""Hard sigmoid, the piecewise-linear sigmoid of ``jax.nn.hard_sigmoid``.
-
-    .. math::
-        f(x) = \frac{\min(\max(x + 3, 0), 6)}{6}
-
-    The derivative is 1/6 on the open interval (-3, 3) and 0 elsewhere,
-    including both kinks (the convention of ``jax.nn.relu6``; autodiff of
-    ``clip`` would give 1/12 there).
-
-    Edge behaviour: ``hard_sigmoid(-inf) == 0``, ``hard_sigmoid(inf) == 1``.
-
-    Args:
-      x: input array of any shape (integers and bools are promoted).
-
-    Returns:
-      An array of the same shape and float dtype as ``x``.
-
-    Examples:
-      >>> import jax.numpy as jnp, jax_acts as A
-      >>> A.hard_sigmoid(jnp.array([-4.0, -3.0, 0.0, 1.5, 3.0]))
-      Array([0.  , 0.  , 0.5 , 0.75, 1.  ], dtype=float32)
-
-    See also:
-      :func:`relu6`, :func:`hard_tanh`
-    """
-    return lift(_hard_sigmoid, x)
-
-
-@jax.custom_jvp
-def _hard_tanh(x: Array) -> Array:
-    return jnp.clip(x, -1, 1)
-
-
-@_hard_tanh.defjvp
-def _hard_tanh_jvp(primals, tangents):
-    (x,), (x_dot,) = primals, tangents
-    inside = (x >= -1) & (x <= 1)
-    return _hard_tanh(x), jnp.where(inside, x_dot, 0)
-
-
-@jax.jit
-def hard_tanh(x: ArrayLike) -> Array:
-    r"""Hard tanh, :math:`x` clipped to [-1, 1], as in ``jax.nn.hard_tanh``.
-
-    .. math::
-        f(x) = \max(-1, \min(x, 1))
-
-    The derivative is 1 on the closed interval [-1, 1] and 0 outside, the value
-    autodiff of ``jax.nn.hard_tanh`` gives at the kinks (autodiff of ``clip``
-    would give 1/2 there, so the rule is written by hand).
-
-    Edge behaviour: ``hard_tanh(±inf) == ±1``; NaN propagates.
-
-    Args:
-      x: input array of any shape (integers and bools are promoted).
-
-    Returns:
-      An array of the same shape and float dtype as ``x``.
-
-    Examples:
-      >>> import jax.numpy as jnp, jax_acts as A
-      >>> A.hard_tanh(jnp.array([-2.0, -0.5, 0.0, 0.5, 2.0]))
-      Array([-1. , -0.5,  0. ,  0.5,  1. ], dtype=float32)
-    """
-    return lift(_hard_tanh, x)

@@ -7,7 +7,7 @@ import jax
 from jax import Array
 from jax.typing import ArrayLike
 
-from jax_acts import _rectifiers, _sigmoid
+from jax_acts import _algebraic_sigmoids, _rectifiers, _sigmoid
 from jax_acts._dtypes import as_float
 
 _REGISTRY: dict[str, Callable[..., Array]] = {
@@ -18,10 +18,10 @@ _REGISTRY: dict[str, Callable[..., Array]] = {
     "gudermannian": _sigmoid.gudermannian,
     "erf": _sigmoid.erf,
     "generalized_logistic": _sigmoid.generalized_logistic,
-    "algebraic_sigmoid": _sigmoid.algebraic_sigmoid,
-    "soft_sign": _sigmoid.soft_sign,
-    "hard_sigmoid": _sigmoid.hard_sigmoid,
-    "hard_tanh": _sigmoid.hard_tanh,
+    "algebraic_sigmoid": _algebraic_sigmoids.algebraic_sigmoid,
+    "soft_sign": _algebraic_sigmoids.soft_sign,
+    "hard_sigmoid": _algebraic_sigmoids.hard_sigmoid,
+    "hard_tanh": _algebraic_sigmoids.hard_tanh,
     "relu": _rectifiers.relu,
     "relu6": _rectifiers.relu6,
     "leaky_relu": _rectifiers.leaky_relu,
