@@ -20,24 +20,31 @@ from train.model import MLP, cross_entropy_loss
 FIGURE_DPI = 100
 
 
-def build_parser(name: str, description: str) -> argparse.ArgumentParser:
+def build_parser(
+    name: str, description: str, *, out_default: str | None = None
+) -> argparse.ArgumentParser:
     """Return the parser every experiment shares: ``--out``, ``--quick``,
-    ``--data-dir`` and ``--seed``; a script adds its own flags to it."""
-    parser = argparse.ArgumentParser(
-        prog=f"scripts/{name}.py",
-        description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    ``--data-dir`` and ``--seed``; a script adds its own flags to it.
+
+    Args:
+      name: the script's name, also the default output folder ``out/<name>``.
+      description: the ``--help`` text, usually the script's docstring.
+      out_default: when given, ``--out`` defaults to None and its help shows this
+        text instead, for a script that picks the folder itself.
+    """
+    parser = argparse.ArgumentParser(prog=f"scripts/{name}.py", description=description)
     parser.add_argument(
         "--out",
         type=Path,
-        default=Path("out") / name,
-        help="directory for the figure(s) and the JSON of measured numbers",
+        default=None if out_default else Path("out") / name,
+        help="directory for the figure(s) and the JSON of measured numbers "
+        f"(default: {out_default or Path('out') / name})",
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="small MNIST subset and few steps: under a minute on 2 CPU cores",
+        help="small MNIST subsets and few steps, for a fast check of the pipeline "
+        "(under a minute per experiment on 2 CPU cores)",
     )
     parser.add_argument(
         "--data-dir",
@@ -46,7 +53,9 @@ def build_parser(name: str, description: str) -> argparse.ArgumentParser:
         help="directory holding the four MNIST IDX files (default: $MNIST_DIR, "
         "and TensorFlow Datasets when that is unset too)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="PRNG seed (default: %(default)s)"
+    )
     return parser
 
 

@@ -294,12 +294,17 @@ def summarize(result: dict, figures_link: str) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = build_parser("dying_relu", __doc__)
     parser.add_argument(
-        "--hidden", default="256,256", help="hidden layer sizes, comma-separated"
+        "--hidden", default="256,256", help="hidden layer sizes (default: %(default)s)"
     )
     parser.add_argument(
-        "--epochs", type=float, default=None, help="epochs per run (1; quick 0.5)"
+        "--epochs",
+        type=float,
+        default=None,
+        help="epochs per run (default: 1; 0.5 with --quick)",
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="minibatch (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     try:
         hidden = tuple(int(size) for size in args.hidden.split(","))

@@ -302,22 +302,33 @@ def main(argv: Sequence[str] | None = None) -> dict:
     parser.add_argument(
         "--activations",
         default="sigmoid,tanh,relu,gelu",
-        help="comma-separated jax_acts names; sigmoid is needed for the verdict",
-    )
-    parser.add_argument("--depth", type=int, default=10, help="hidden layers")
-    parser.add_argument(
-        "--width", type=int, default=None, help="units per layer (256; quick 128)"
+        help="comma-separated jax_acts names, sigmoid among them "
+        "(default: %(default)s)",
     )
     parser.add_argument(
-        "--steps", type=int, default=None, help="training steps (1000; quick 60)"
+        "--depth", type=int, default=10, help="hidden layers (default: %(default)s)"
     )
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="units per layer (default: 256; 128 with --quick)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps (default: 1000; 60 with --quick)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="minibatch (default: %(default)s)"
+    )
     parser.add_argument(
         "--optimizer",
         choices=("adamw", "sgd"),
         default="adamw",
         help="adamw at the trainer's default rate, or SGD with momentum at "
-        f"{SGD_LEARNING_RATE}",
+        f"{SGD_LEARNING_RATE} (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     activations = [name.strip() for name in args.activations.split(",") if name]

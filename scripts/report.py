@@ -98,19 +98,20 @@ def output_paths(
 
 
 def main(argv: Sequence[str] | None = None) -> dict:
-    parser = build_parser("report", __doc__)
-    parser.set_defaults(out=None)
+    parser = build_parser(
+        "report", __doc__, out_default=f"{FULL_OUT}, or {QUICK_OUT} with --quick"
+    )
     parser.add_argument(
         "--results",
         type=Path,
         default=None,
-        help=f"markdown file to write (default: {FULL_RESULTS}, or results.md "
-        f"inside --out with --quick)",
+        help=f"markdown file to write (default: {FULL_RESULTS}; results.md inside "
+        "--out when --out or --quick is given)",
     )
     parser.add_argument(
         "--only",
         default=",".join(EXPERIMENTS),
-        help="comma-separated experiments to run",
+        help="comma-separated experiments to run (default: all of %(default)s)",
     )
     args = parser.parse_args(argv)
     names = [name.strip() for name in args.only.split(",") if name.strip()]

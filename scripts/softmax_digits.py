@@ -170,10 +170,16 @@ def summarize(result: dict, figures_link: str) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = build_parser("softmax_digits", __doc__)
     parser.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (4; quick 1)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs (default: the quick preset's 4; 1 with --quick)",
     )
     parser.add_argument(
-        "--per-group", type=int, default=PER_GROUP, help="digits shown per group"
+        "--per-group",
+        type=int,
+        default=PER_GROUP,
+        help="digits shown per group (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     if args.per_group < 1:

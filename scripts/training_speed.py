@@ -201,14 +201,22 @@ def summarize(result: dict, figures_link: str) -> str:
 def main(argv: Sequence[str] | None = None) -> dict:
     parser = build_parser("training_speed", __doc__)
     parser.add_argument(
-        "--epochs", type=int, default=None, help="epochs per run (6; quick 2)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs per run (default: 6; 2 with --quick)",
     )
     parser.add_argument(
         "--optimizers",
         default=None,
-        help="comma-separated, from adamw and sgd (both; quick adamw)",
+        help="comma-separated, from adamw and sgd (default: both; adamw with --quick)",
     )
-    parser.add_argument("--target", type=float, default=TARGET)
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=TARGET,
+        help="test accuracy to reach (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     optimizers = (args.optimizers or ("adamw" if args.quick else "adamw,sgd")).split(
         ","
