@@ -31,6 +31,7 @@ from _bench_common import (
     alternate,
     block,
     build_parser,
+    calls_per_sample,
     describe_environment,
     environment,
     fmt_ratio,
@@ -63,6 +64,7 @@ TARGET_VS_FLOOR = 1.3
 # Square float32 matmuls whose best rate stands for the machine's matmul peak.
 MATMUL_SIZES = {"cpu": (512, 1024, 2048), "gpu": (4096, 8192)}
 QUICK_MATMUL_SIZES = {"cpu": (256, 512), "gpu": (1024, 2048)}
+MATMUL_SAMPLE_SECONDS = 0.25
 # A slice of the training split keeps --quick epochs short.
 QUICK_TRAIN_IMAGES = 12_800
 TIME_TO_ACCURACY_LIMIT_S = 600
@@ -244,17 +246,23 @@ def torch_contender(
     return epoch
 
 
+def square_matmul(n: int) -> Callable[[], Any]:
+    """A call that multiplies two random float32 ``n x n`` matrices and waits."""
+    multiply = jax.jit(jnp.matmul)
+    keys = jax.random.split(jax.random.key(n), 2)
+    a, b = (jax.random.normal(key, (n, n), jnp.float32) for key in keys)
+    return lambda: block(multiply(a, b))
+
+
 def matmul_rates(sizes: Sequence[int], repeats: int) -> dict[str, float]:
     """FLOP/s of square float32 matmuls (2 n^3 FLOPs each), median of repeats."""
     rates = {}
-    multiply = jax.jit(jnp.matmul)
     for n in sizes:
-        keys = jax.random.split(jax.random.key(n), 2)
-        a, b = (jax.random.normal(k, (n, n), jnp.float32) for k in keys)
-        call = lambda a=a, b=b: block(multiply(a, b))  # noqa: E731
+        call = square_matmul(n)
         warm_up(call)
-        seconds = median(alternate({"matmul": call}, repeats=repeats)["matmul"])
-        rates[str(n)] = 2 * n**3 / seconds
+        number = calls_per_sample({"matmul": call}, MATMUL_SAMPLE_SECONDS)
+        samples = alternate({"matmul": call}, repeats=repeats, number=number)
+        rates[str(n)] = 2 * n**3 / median(samples["matmul"])
     return rates
 
 
@@ -269,12 +277,9 @@ def layer_matmul_rate(config: Config, repeats: int) -> float:
         b = jnp.ones((fan_in, fan_out), jnp.float32)
         call = lambda a=a, b=b: block(multiply(a, b))  # noqa: E731
         warm_up(call)
-        number = 20
-        total_seconds += median(
-            alternate({"matmul": call}, repeats=repeats, number={"matmul": number})[
-                "matmul"
-            ]
-        )
+        number = calls_per_sample({"matmul": call}, MATMUL_SAMPLE_SECONDS)
+        samples = alternate({"matmul": call}, repeats=repeats, number=number)
+        total_seconds += median(samples["matmul"])
         total_flops += 2 * config.batch_size * fan_in * fan_out
     return total_flops / total_seconds
 
@@ -421,7 +426,8 @@ def render(
             ["quantity", "value"],
             [
                 [
-                    f"float32 matmul peak (best square size, n={rates['peak_size']})",
+                    f"float32 matmul peak (fastest square size n={rates['peak_size']}, "
+                    "timed in the epochs' rounds)",
                     f"{rates['peak_flops'] / 1e9:.1f} GFLOP/s",
                 ],
                 [
@@ -510,27 +516,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["torch_device"] = torch_device if torch is not None else None
     logger.info(describe_environment(env))
 
+    backend = "gpu" if env["gpu"] else "cpu"
+    sizes = (QUICK_MATMUL_SIZES if args.quick else MATMUL_SIZES)[backend]
+    logger.info("surveying square matmuls %s for the fastest size", sizes)
+    square = matmul_rates(sizes, repeats=3)
+    peak_size = int(max(square, key=square.get))
     config = bench_config(args.repeats + 1, args.seed)
+    layer_rate = layer_matmul_rate(config, repeats=3)
+
     contenders = jax_contenders(config, data)
     if torch is not None:
         contenders["torch"] = torch_contender(torch, config, data, torch_device)
     logger.info("warm-up epoch of each contender (compiles)")
     first_epoch = {name: warm_up(fn) for name, fn in contenders.items()}
+    # The matmul peak is sampled in the same rounds as the epochs, so that the
+    # floor and the epoch times see the same machine.
+    contenders["matmul"] = square_matmul(peak_size)
+    warm_up(contenders["matmul"])
+    number = {name: 1 for name in contenders}
+    number.update(
+        calls_per_sample({"matmul": contenders["matmul"]}, MATMUL_SAMPLE_SECONDS)
+    )
     logger.info("timing %d epochs per contender, alternated", args.repeats)
-    samples = alternate(contenders, repeats=args.repeats)
+    samples = alternate(contenders, repeats=args.repeats, number=number)
+    matmul_samples = samples.pop("matmul")
+    peak_rate = 2 * peak_size**3 / median(matmul_samples)
     epoch_seconds = {name: median(values) for name, values in samples.items()}
-
-    backend = "gpu" if env["gpu"] else "cpu"
-    sizes = (QUICK_MATMUL_SIZES if args.quick else MATMUL_SIZES)[backend]
-    logger.info("timing matmuls %s", sizes)
-    square = matmul_rates(sizes, repeats=5)
-    peak_size = max(square, key=square.get)
-    layer_rate = layer_matmul_rate(config, repeats=5)
 
     num_steps = steps.steps_per_epoch(config, len(data.train_labels))
     images_per_epoch = num_steps * config.batch_size
     flops = epoch_flops(config, images_per_epoch)
-    floor_seconds = flops["three_x_forward"] / square[peak_size]
+    floor_seconds = flops["three_x_forward"] / peak_rate
     vs_torch = ratio(epoch_seconds["jax_scan"], epoch_seconds.get("torch"))
     vs_floor = ratio(epoch_seconds["jax_scan"], floor_seconds)
     result = {
@@ -547,13 +563,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             ),
             "jax_scan_vs_floor": vs_floor,
             "jax_scan_vs_needed_floor": ratio(
-                epoch_seconds["jax_scan"], flops["needed"] / square[peak_size]
+                epoch_seconds["jax_scan"], flops["needed"] / peak_rate
             ),
         },
         "matmul": {
             "square_flops": square,
-            "peak_size": int(peak_size),
-            "peak_flops": square[peak_size],
+            "peak_size": peak_size,
+            "peak_flops": peak_rate,
+            "peak_samples_seconds": matmul_samples,
             "layer_flops": layer_rate,
         },
         "floor": {
@@ -561,7 +578,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "flops": flops["three_x_forward"],
             "needed_flops": flops["needed"],
             "seconds": floor_seconds,
-            "needed_seconds": flops["needed"] / square[peak_size],
+            "needed_seconds": flops["needed"] / peak_rate,
         },
         "time_to_accuracy": tta,
     }
