@@ -7,19 +7,7 @@ from jax_acts._algebraic_sigmoids import (
     hard_tanh,
     soft_sign,
 )
-from jax_acts._rectifiers import (
-    celu,
-    elu,
-    gelu,
-    leaky_relu,
-    mish,
-    relu,
-    relu6,
-    selu,
-    silu,
-    softplus,
-    swish,
-)
+from jax_acts._rectifiers import celu, elu, leaky_relu, relu, relu6, selu
 from jax_acts._sigmoid import (
     arctan,
     erf,
@@ -29,6 +17,7 @@ from jax_acts._sigmoid import (
     sigmoid,
     tanh,
 )
+from jax_acts._smooth_rectifiers import gelu, mish, silu, softplus, swish
 from jax_acts._softmax import log_softmax, logsumexp, softmax, softmax_jacobian
 from jax_acts._tools import derivative, get, names
 

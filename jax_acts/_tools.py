@@ -7,7 +7,7 @@ import jax
 from jax import Array
 from jax.typing import ArrayLike
 
-from jax_acts import _algebraic_sigmoids, _rectifiers, _sigmoid
+from jax_acts import _algebraic_sigmoids, _rectifiers, _sigmoid, _smooth_rectifiers
 from jax_acts._dtypes import as_float
 
 _REGISTRY: dict[str, Callable[..., Array]] = {
@@ -28,11 +28,11 @@ _REGISTRY: dict[str, Callable[..., Array]] = {
     "elu": _rectifiers.elu,
     "celu": _rectifiers.celu,
     "selu": _rectifiers.selu,
-    "gelu": _rectifiers.gelu,
-    "silu": _rectifiers.silu,
-    "swish": _rectifiers.swish,
-    "softplus": _rectifiers.softplus,
-    "mish": _rectifiers.mish,
+    "gelu": _smooth_rectifiers.gelu,
+    "silu": _smooth_rectifiers.silu,
+    "swish": _smooth_rectifiers.swish,
+    "softplus": _smooth_rectifiers.softplus,
+    "mish": _smooth_rectifiers.mish,
 }
 
 
