@@ -6,6 +6,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import mpmath
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -213,6 +214,61 @@ def test_derivative_is_within_bound_of_float64_closed_form(name, dtype, finite_g
     scale = np.sum(np.abs(terms), axis=0)
     floor = _rounding_floor(name, x, reference, derivative=True)
     _assert_error_within(x, got, reference, scale, dtype, BOUNDS[dtype], floor)
+
+
+def _mp_sigmoid(x):
+    return 1 / (1 + mpmath.exp(-x))
+
+
+def _mp_mish_derivative(x):
+    softplus = mpmath.log1p(mpmath.exp(x))
+    return mpmath.tanh(softplus) + x * mpmath.sech(softplus) ** 2 * _mp_sigmoid(x)
+
+
+# name: (value, derivative) in mpmath, for float64 inputs.
+MPMATH_RECTIFIERS = {
+    "elu": (
+        lambda x: x if x > 0 else mpmath.expm1(x),
+        lambda x: 1 if x > 0 else mpmath.exp(x),
+    ),
+    "gelu": (
+        lambda x: x * mpmath.ncdf(x),
+        lambda x: mpmath.ncdf(x) + x * mpmath.npdf(x),
+    ),
+    "silu": (
+        lambda x: x * _mp_sigmoid(x),
+        lambda x: _mp_sigmoid(x) * (1 + x * _mp_sigmoid(-x)),
+    ),
+    "softplus": (lambda x: mpmath.log1p(mpmath.exp(x)), _mp_sigmoid),
+    "mish": (
+        lambda x: x * mpmath.tanh(mpmath.log1p(mpmath.exp(x))),
+        _mp_mish_derivative,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MPMATH_RECTIFIERS))
+def test_float64_value_and_derivative_match_mpmath(name):
+    fn = RECTIFIERS[name][0]
+    x = np.concatenate([np.linspace(-30, 30, 601), [-700.0, -100.0, 100.0, 1e300]])
+    x = x[x != 0]
+    with jax.enable_x64(True):
+        inputs = jnp.asarray(x, dtype=jnp.float64)
+        got = np.asarray(fn(inputs))
+        got_derivative = np.asarray(A.derivative(fn)(inputs))
+    value_reference, derivative_reference = MPMATH_RECTIFIERS[name]
+    with mpmath.workdps(40):
+        values = np.array([float(value_reference(mpmath.mpf(v))) for v in x])
+        slopes = np.array([float(derivative_reference(mpmath.mpf(v))) for v in x])
+    # GELU's rounded erfc argument costs x**2 ulps in the negative tail.
+    bound = 1e-13 + (x * x * 2.0**-52 if name == "gelu" else 0)
+    finite = np.isfinite(values)
+    np.testing.assert_array_less(
+        np.abs(got - values)[finite], (bound * np.abs(values) + 1e-300)[finite]
+    )
+    np.testing.assert_array_less(
+        np.abs(got_derivative - slopes), bound * np.abs(slopes) + 1e-300
+    )
 
 
 def test_relu_derivative_at_zero_is_zero():
