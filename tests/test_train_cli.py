@@ -14,7 +14,8 @@ from train.data import MNIST
 # A small learnable run; the same settings as the in-process run tests.
 SMALL_RUN = [
     "--epochs", "3", "--batch-size", "64", "--hidden", "32,16", "--dropout", "0.1",
-    "--learning-rate", "3e-3", "--warmup-epochs", "0.5", "--no-progress",
+    "--learning-rate", "3e-3", "--warmup-epochs", "0.5", "--input-dropout", "0",
+    "--weight-decay", "1e-4", "--label-smoothing", "0", "--no-progress",
 ]  # fmt: skip
 
 
@@ -178,7 +179,8 @@ def test_non_finite_loss_exits_3_naming_epoch_and_step(capsys, tmp_path, data_di
         "--data-dir", str(data_dir), "--workdir", str(tmp_path / "run"),
         "--epochs", "50", "--batch-size", "40", "--hidden", "32,16",
         "--dropout", "0", "--learning-rate", "1e-3", "--weight-decay", "3500",
-        "--warmup-epochs", "0", "--no-progress",
+        "--warmup-epochs", "0", "--input-dropout", "0", "--label-smoothing", "0",
+        "--no-progress",
     ]  # fmt: skip
     assert main(argv) == 3
     err = capsys.readouterr().err

@@ -97,6 +97,7 @@ def test_resume_after_kill_9_mid_epoch_ends_like_an_uninterrupted_run(tmp_path):
     flags = [
         "--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "4",
         "--batch-size", "128", "--hidden", "512,512", "--dropout", "0.1",
+        "--input-dropout", "0", "--weight-decay", "1e-4", "--label-smoothing", "0",
     ]  # fmt: skip
 
     err = kill_mid_epoch(train_command(*flags), epoch=3, epochs=4, timeout=240)
@@ -113,7 +114,10 @@ def test_resume_after_kill_9_mid_epoch_ends_like_an_uninterrupted_run(tmp_path):
     lines = (workdir / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3, 4]
 
-    config = Config(epochs=4, batch_size=128, hidden=(512, 512), dropout=0.1)
+    config = Config(
+        epochs=4, batch_size=128, hidden=(512, 512), dropout=0.1, input_dropout=0.0,
+        weight_decay=1e-4, label_smoothing=0.0,
+    )  # fmt: skip
     uninterrupted = fit(config, data, progress=True)
     summary = json.loads((workdir / "summary.json").read_text())
     expected = uninterrupted.history[-1]["test_accuracy"]
@@ -130,7 +134,7 @@ from train.config import Config
 from train.loop import fit
 
 config = Config(epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2,
-                learning_rate=2e-3, warmup_epochs=0.5)
+                input_dropout=0.1, learning_rate=2e-3, warmup_epochs=0.5)
 data = synthetic_mnist(1024, 300)
 one = fit(config, data, mesh=steps.make_mesh(jax.devices()[:1]))
 four = fit(config, data, mesh=steps.make_mesh())
@@ -197,7 +201,8 @@ def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
     flags = [
         "--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "2",
         "--batch-size", "64", "--hidden", "64,32", "--dropout", "0.2",
-        "--learning-rate", "2e-3", "--warmup-epochs", "0.5", "--no-progress",
+        "--learning-rate", "2e-3", "--warmup-epochs", "0.5", "--input-dropout", "0.1",
+        "--weight-decay", "1e-4", "--label-smoothing", "0", "--no-progress",
         "--distributed", "--coordinator-address", f"127.0.0.1:{free_port()}",
         "--num-processes", "2",
     ]  # fmt: skip
@@ -219,8 +224,8 @@ def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
     summary = json.loads((workdir / "summary.json").read_text())
     assert (summary["devices"], summary["processes"]) == (4, 2)
     config = Config(
-        epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2, learning_rate=2e-3,
-        warmup_epochs=0.5,
+        epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2, input_dropout=0.1,
+        learning_rate=2e-3, warmup_epochs=0.5, weight_decay=1e-4, label_smoothing=0.0,
     )  # fmt: skip
     one_device = fit(config, data)
     lines = (workdir / "metrics.jsonl").read_text().splitlines()

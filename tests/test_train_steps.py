@@ -19,6 +19,9 @@ CONFIG = Config(
     dropout=0.1,
     learning_rate=3e-3,
     warmup_epochs=1.0,
+    input_dropout=0.0,
+    weight_decay=1e-4,
+    label_smoothing=0.0,
 )
 
 

@@ -237,8 +237,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="host:port of process 0 (or $JAX_COORDINATOR_ADDRESS)",
     )
-    parser.add_argument("--num-processes", type=_positive_int, default=None)
-    parser.add_argument("--process-id", type=_non_negative_int, default=None)
+    parser.add_argument(
+        "--num-processes",
+        type=_positive_int,
+        default=None,
+        help="number of processes of a multi-host run (default: detected)",
+    )
+    parser.add_argument(
+        "--process-id",
+        type=_non_negative_int,
+        default=None,
+        help="this process's rank, 0 writes the outputs (default: detected)",
+    )
     return parser
 
 
@@ -280,9 +290,9 @@ def _configure_logging() -> None:
     logger.propagate = False
 
 
-def main(argv: Sequence[str] | None = None, *, start_time: float | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line; returns the exit status (see the module docstring)."""
-    start_time = time.perf_counter() if start_time is None else start_time
+    start_time = time.perf_counter()
     parser = build_parser()
     args = parser.parse_args(argv)
     config = resolve(args)

@@ -43,20 +43,20 @@ class Config:
     preset: str = "default"
     data_dir: str | None = None
     workdir: str = "runs/default"
-    epochs: int = 30
+    epochs: int = 40
     batch_size: int = 128
     hidden: tuple[int, ...] = (1024, 1024)
     activation: str = "relu"
     optimizer: str = "adamw"
     learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
+    weight_decay: float = 0.05
     dropout: float = 0.3
-    input_dropout: float = 0.0
+    input_dropout: float = 0.1
     seed: int = 0
     warmup_epochs: float = 1.0
     momentum: float = 0.9
     grad_clip: float = 0.0
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     scan_epoch: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -89,8 +89,8 @@ PRESETS: dict[str, Config] = {
         batch_size=256,
         hidden=(512, 512),
         learning_rate=2e-3,
-        weight_decay=1e-4,
         dropout=0.0,
+        input_dropout=0.0,
         warmup_epochs=0.25,
     ),
 }
