@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,25 @@ def _import_tensorboardx():
         if hide:
             del sys.modules["torch"]
     return tensorboardX
+
+
+def preload() -> threading.Thread:
+    """Imports the TensorBoard writer and matplotlib in a background thread.
+
+    Both take a second or more to import; started before compilation, which
+    keeps one core busy, the imports are done by the time they are needed.
+    """
+
+    def load() -> None:
+        _import_tensorboardx()
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+    thread = threading.Thread(target=load, name="preload-outputs", daemon=True)
+    thread.start()
+    return thread
 
 
 class TensorBoard:

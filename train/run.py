@@ -96,13 +96,17 @@ def train_and_evaluate(
         logger.info(line)
     logger.info("Writing to %s", workdir)
 
-    tensorboard = outputs.TensorBoard(workdir) if writer else None
+    preloading = outputs.preload() if writer else None
+    tensorboard = None
     written = 0
 
     def on_epoch_end(history: list[dict[str, float]]) -> None:
-        nonlocal written
+        nonlocal written, tensorboard
         if not writer:
             return
+        if tensorboard is None:
+            preloading.join()
+            tensorboard = outputs.TensorBoard(workdir)
         # A resumed run's first call rewrites the file from the checkpoint's
         # history, dropping any epoch that was logged but never checkpointed.
         if written == 0:
@@ -122,13 +126,15 @@ def train_and_evaluate(
             on_epoch_end=on_epoch_end,
         )
     except NonFiniteLossError:
-        if writer:
+        if tensorboard is not None:
             tensorboard.close()
         raise
 
     total_seconds = time.perf_counter() - start_time
     if writer:
-        tensorboard.close()
+        if tensorboard is not None:
+            tensorboard.close()
+        preloading.join()
         history = result.history
         outputs.write_metrics(workdir, history)
         summary = {
