@@ -4,6 +4,7 @@ contenders timed in alternation, medians, ratios, markdown tables and JSON."""
 from __future__ import annotations
 
 import argparse
+import ctypes
 import importlib
 import json
 import math
@@ -129,7 +130,28 @@ def describe_environment(env: Mapping[str, Any]) -> str:
         f"{env['device_count']} x {env['device_kind']}. Host: {env['cpu_count']} "
         f"CPUs ({env['processor']}), Python {env['python']}. "
         f"PyTorch: {env['torch_note']}."
+        + (f" Host allocator: {env['allocator']}." if "allocator" in env else "")
     )
+
+
+def reuse_large_buffers() -> str:
+    """Asks glibc's malloc to recycle large freed blocks instead of returning
+    them to the system, and says what was done.
+
+    By default glibc maps every block above 32 MB afresh, so each call that
+    writes a new 64 MB output (16M float32) first takes a page fault per 4 KB
+    page; that costs several times the kernel itself and would hide every
+    difference between kernels behind the allocator. A training loop reuses
+    its buffers, as a GPU's allocator does.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return "system default (no glibc mallopt here)"
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 2**31 - 1):
+        return "glibc keeps freed blocks up to 1 GiB for reuse (mallopt)"
+    return "system default (mallopt refused)"
 
 
 def block(value: Any) -> Any:

@@ -34,6 +34,7 @@ from _bench_common import (
     median,
     prepare_out,
     ratio,
+    reuse_large_buffers,
     verdict,
     warm_up,
     write_report,
@@ -171,6 +172,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=_dtypes,
         default=DTYPES,
         help=f"comma-separated floating dtypes (default: {','.join(DTYPES)})",
+    )
+    parser.add_argument(
+        "--allocator",
+        choices=("reuse", "system"),
+        default="reuse",
+        help="reuse: have glibc recycle large buffers, so that 16M-element outputs "
+        "are not page-faulted afresh on every call; system: leave malloc as is "
+        "(default: reuse)",
     )
     parser.add_argument(
         "--functions",
@@ -539,6 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     torch, torch_note = load_torch(not args.no_torch, args.torch_threads)
     env = environment(torch, torch_note)
+    env["allocator"] = (
+        reuse_large_buffers() if args.allocator == "reuse" else "system default"
+    )
     torch_device = "cpu"
     if torch is not None and env["gpu"] and torch.cuda.is_available():
         torch_device = "cuda"

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -289,6 +290,8 @@ def activations_without_torch(tmp_path_factory):
         "bench_activations.py",
         tmp_path_factory.mktemp("acts_no_torch"),
         "--no-torch",
+        "--allocator",
+        "system",
         "--functions",
         "relu,softmax",
         "--sizes",
@@ -425,6 +428,23 @@ def test_activation_benchmark_with_no_torch_flag_records_torch_as_left_out(
 
     assert report["environment"]["torch_note"] == "left out (--no-torch)"
     assert all(r["ratio_vs_torch"] is None for r in report["results"])
+
+
+@pytest.mark.slow
+def test_activation_benchmark_recycles_large_buffers_under_glibc(activations_run):
+    _, report = activations_run
+    glibc = platform.libc_ver()[0] == "glibc"
+
+    assert report["environment"]["allocator"].startswith("glibc" if glibc else "system")
+
+
+@pytest.mark.slow
+def test_activation_benchmark_leaves_malloc_alone_when_asked(
+    activations_without_torch,
+):
+    _, report = activations_without_torch
+
+    assert report["environment"]["allocator"] == "system default"
 
 
 @pytest.mark.slow
