@@ -229,6 +229,20 @@ def test_tensorboard_events_hold_each_epochs_test_accuracy(finished_run):
     assert test_accuracy == pytest.approx(expected)
 
 
+def test_tensorboard_tags_group_train_and_test_curves(finished_run):
+    workdir, _ = finished_run
+    (events,) = workdir.glob("events.out.tfevents.*")
+    tags = {tag for tag, _, _ in read_scalars(events)}
+    assert tags == {
+        "train/loss",
+        "train/accuracy",
+        "test/loss",
+        "test/accuracy",
+        "learning_rate",
+        "epoch_seconds",
+    }
+
+
 def test_curves_png_is_a_png_image(finished_run):
     workdir, _ = finished_run
     import matplotlib.image

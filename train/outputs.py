@@ -173,8 +173,12 @@ class TensorBoard:
     def write(self, record: dict[str, float]) -> None:
         epoch = int(record["epoch"])
         for name, value in record.items():
-            if name != "epoch":
-                self.writer.add_scalar(name.replace("_", "/", 1), value, epoch)
+            if name == "epoch":
+                continue
+            # train_loss -> train/loss groups the split's curves in TensorBoard.
+            split, _, metric = name.partition("_")
+            tag = f"{split}/{metric}" if split in ("train", "test") else name
+            self.writer.add_scalar(tag, value, epoch)
         self.writer.flush()
 
     def close(self) -> None:
