@@ -174,3 +174,16 @@ def test_data_stays_uint8_on_the_device(device_data):
     assert device_data.train_images.dtype == jnp.uint8
     assert device_data.test_images.dtype == jnp.uint8
     assert device_data.train_images.shape == (640, 784)
+
+
+def test_max_norm_rescales_long_columns_to_the_cap():
+    kernel = np.array([[3.0, 0.3], [4.0, 0.4]])  # column norms 5 and 0.5
+    projected = steps.project_max_norm({"kernel": jnp.asarray(kernel)}, 2.0)
+    np.testing.assert_allclose(projected["kernel"][:, 0], kernel[:, 0] * 2.0 / 5.0)
+
+
+def test_max_norm_leaves_short_columns_and_biases_unchanged():
+    params = {"kernel": jnp.array([[3.0, 0.3], [4.0, 0.4]]), "bias": jnp.full(2, 9.0)}
+    projected = steps.project_max_norm(params, 2.0)
+    np.testing.assert_array_equal(projected["kernel"][:, 1], params["kernel"][:, 1])
+    np.testing.assert_array_equal(projected["bias"], params["bias"])

@@ -200,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
     )
     add(
+        "--max-norm",
+        "max_norm",
+        "cap on each unit's incoming weight norm after every step, 0 for none",
+        type=_non_negative_float,
+    )
+    add(
         "--label-smoothing",
         "label_smoothing",
         "label smoothing of the training targets",

@@ -35,6 +35,8 @@ class Config:
       warmup_epochs: epochs of linear warm-up from 0 before the cosine decay.
       momentum: momentum of SGD (AdamW uses its first-moment decay 0.9).
       grad_clip: clip gradients to this global norm; 0 turns clipping off.
+      max_norm: after each step, rescale every unit's incoming weights to at
+        most this L2 norm; 0 turns the constraint off.
       label_smoothing: mass spread uniformly over all classes in the targets.
       scan_epoch: run a whole epoch as one compiled ``lax.scan`` (else one
         compiled call per step).
@@ -56,6 +58,7 @@ class Config:
     warmup_epochs: float = 1.0
     momentum: float = 0.9
     grad_clip: float = 0.0
+    max_norm: float = 0.0
     label_smoothing: float = 0.1
     scan_epoch: bool = True
 
@@ -151,6 +154,7 @@ def check(config: Config) -> list[str]:
     number("warmup_epochs", 0.0, math.inf)
     number("momentum", 0.0, 1.0)
     number("grad_clip", 0.0, math.inf)
+    number("max_norm", 0.0, math.inf)
     number("label_smoothing", 0.0, 1.0)
     if isinstance(config.seed, bool) or not isinstance(config.seed, int):
         errors.append(f"seed must be an integer, got {config.seed!r}")
