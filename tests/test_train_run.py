@@ -117,6 +117,13 @@ def test_history_accuracy_is_that_of_the_returned_model(data, reference):
     assert reference.history[-1]["test_accuracy"] == pytest.approx(expected)
 
 
+def test_step_by_step_epochs_match_the_scanned_epochs(data, reference):
+    stepped = fit(dataclasses.replace(CONFIG, scan_epoch=False), data)
+    for got, want in zip(stepped.history, reference.history, strict=True):
+        assert got["train_loss"] == pytest.approx(want["train_loss"], rel=1e-4)
+        assert got["test_loss"] == pytest.approx(want["test_loss"], rel=1e-4)
+
+
 def test_training_learns_the_synthetic_digits(reference):
     # Ten classes: chance is 10%; the templates are far apart, so a trained
     # model separates them almost perfectly.

@@ -308,8 +308,8 @@ def build(
     """Jits every function that trains and evaluates ``config``'s model.
 
     Equal arguments return the same (cached) functions, so repeated runs of one
-    configuration in a process compile once; where the data and outputs live
-    does not enter the cache key.
+    configuration in a process compile once; where the data and outputs live,
+    and whether the loop scans, do not enter the cache key.
 
     Args:
       config: model, optimizer and batch settings.
@@ -320,7 +320,11 @@ def build(
     """
     mesh = mesh if mesh is not None else make_mesh()
     key = dataclasses.replace(
-        config, preset=Config.preset, data_dir=None, workdir=Config.workdir
+        config,
+        preset=Config.preset,
+        data_dir=None,
+        workdir=Config.workdir,
+        scan_epoch=Config.scan_epoch,
     )
     return _build(key, num_train, num_test, mesh, progress)
 
