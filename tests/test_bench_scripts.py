@@ -4,7 +4,6 @@ in --quick mode with and without PyTorch, checked for structure, never speed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
@@ -32,7 +31,6 @@ import bench_train  # noqa: E402
 import jax_acts as A  # noqa: E402
 from train.data import load_mnist  # noqa: E402
 
-TORCH_IMPORTABLE = importlib.util.find_spec("torch") is not None
 NORMALISERS = ("softmax", "log_softmax", "logsumexp")
 
 
@@ -253,6 +251,16 @@ def test_training_benchmark_without_data_or_quick_asks_for_mnist(monkeypatch, ca
 # --- whole scripts in --quick mode -----------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def torch_importable() -> bool:
+    """Whether a fresh interpreter (like the scripts') can import PyTorch; asked
+    in a subprocess so that this test process never loads it."""
+    probe = subprocess.run(
+        [sys.executable, "-c", "import torch"], capture_output=True, timeout=300
+    )
+    return probe.returncode == 0
+
+
 def run_script(script: str, out: Path, *args: str, block_torch: Path | None = None):
     """Runs a benchmark script and returns (completed process, its JSON)."""
     env = dict(os.environ)
@@ -387,12 +395,12 @@ def test_activation_benchmark_summary_medians_are_positive_and_finite(
 
 @pytest.mark.slow
 def test_activation_benchmark_torch_column_matches_whether_torch_imports(
-    activations_run,
+    activations_run, torch_importable
 ):
     _, report = activations_run
     relu_rows = [r for r in report["results"] if r["function"] == "relu"]
 
-    if TORCH_IMPORTABLE:
+    if torch_importable:
         assert all(positive_finite(r["ratio_vs_torch"]) for r in relu_rows)
     else:
         assert all(r["ratio_vs_torch"] is None for r in relu_rows)
@@ -468,7 +476,7 @@ def test_training_benchmark_names_its_data_source(train_run):
 
 
 @pytest.mark.slow
-def test_training_benchmark_ratios_are_positive_and_finite(train_run):
+def test_training_benchmark_ratios_are_positive_and_finite(train_run, torch_importable):
     _, report = train_run
     ratios = report["ratios"]
     expected_keys = {
@@ -476,7 +484,7 @@ def test_training_benchmark_ratios_are_positive_and_finite(train_run):
         "jax_scan_vs_floor",
         "jax_scan_vs_needed_floor",
     }
-    if TORCH_IMPORTABLE:
+    if torch_importable:
         expected_keys.add("jax_scan_vs_torch")
 
     assert {key for key, value in ratios.items() if positive_finite(value)} == (
