@@ -13,7 +13,7 @@ from flax import nnx
 from train import outputs, steps
 from train.config import Config, check
 from train.data import MNIST, load_mnist
-from train.loop import FitResult, NonFiniteLossError, check_batch, fit
+from train.loop import FitResult, check_batch, fit
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +68,8 @@ def train_and_evaluate(
       outputs.WorkdirError: ``workdir`` holds another run (or this one, without
         ``resume``) and ``overwrite`` is off.
       train.data.DataError: the data is missing or invalid.
-      NonFiniteLossError: the loss became NaN or inf (the last good checkpoint
-        and the metrics so far are kept).
+      train.loop.NonFiniteLossError: the loss became NaN or inf (the last good
+        checkpoint and the metrics so far are kept).
     """
     start_time = time.perf_counter() if start_time is None else start_time
     if workdir is not None:
@@ -125,25 +125,22 @@ def train_and_evaluate(
             progress=progress,
             on_epoch_end=on_epoch_end,
         )
-    except NonFiniteLossError:
+    finally:
         if tensorboard is not None:
             tensorboard.close()
-        raise
 
-    total_seconds = time.perf_counter() - start_time
     if writer:
-        if tensorboard is not None:
-            tensorboard.close()
         preloading.join()
         history = result.history
         outputs.write_metrics(workdir, history)
+        outputs.write_curves(workdir / outputs.CURVES, history)
         summary = {
             "test_accuracy": history[-1]["test_accuracy"],
             "best_test_accuracy": result.best_test_accuracy,
             "best_epoch": result.best_epoch,
             "test_loss": history[-1]["test_loss"],
             "epochs": len(history),
-            "total_seconds": total_seconds,
+            "total_seconds": time.perf_counter() - start_time,
             "train_seconds": sum(record["epoch_seconds"] for record in history),
             "compile_seconds": result.compile_seconds,
             "devices": result.devices,
@@ -152,5 +149,4 @@ def train_and_evaluate(
             "num_params": result.num_params,
         }
         outputs.write_json(workdir / outputs.SUMMARY, summary)
-        outputs.write_curves(workdir / outputs.CURVES, history)
     return result
