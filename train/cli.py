@@ -310,9 +310,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     import jax
 
     if args.distributed:
-        # CPU processes need an explicit collectives library to talk to each
-        # other; accelerators ignore this setting.
-        jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(
             coordinator_address=args.coordinator_address,
             num_processes=args.num_processes,

@@ -17,6 +17,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
@@ -218,6 +219,10 @@ def fit(
     run_evaluate = fns.evaluate.lower(params, test_images, test_labels).compile()
     compile_seconds = time.perf_counter() - start
     logger.info("Compiled in %.1f s", compile_seconds)
+    if jax.process_count() > 1:
+        # Processes compile at different speeds; meeting here first keeps the
+        # first collective's set-up (which waits only seconds) from timing out.
+        ocp.multihost.sync_global_processes("train_compiled", timeout=600)
 
     try:
         for epoch in range(len(history) + 1, config.epochs + 1):
