@@ -153,19 +153,18 @@ class MLP(nnx.Module):
             default) turns it off.
         """
         x = intensities(images)
-        train = dropout_key is not None
-        keys = jax.random.split(dropout_key, 2) if train else (None, None)
-        if train and self.input_dropout_rate > 0.0:
-            x = self.input_dropout(x, deterministic=False, rngs=keys[0])
+        input_key, hidden_key = (
+            jax.random.split(dropout_key) if dropout_key is not None else (None, None)
+        )
+        if input_key is not None and self.input_dropout_rate > 0.0:
+            x = self.input_dropout(x, deterministic=False, rngs=input_key)
         x = standardize(x)
-        train = train and self.dropout_rate > 0.0
         activations = []
         for i, layer in enumerate(self.hidden_layers):
             x = self.activation(layer(x))
-            if train:
-                x = self.dropout(
-                    x, deterministic=False, rngs=jax.random.fold_in(keys[1], i)
-                )
+            if hidden_key is not None and self.dropout_rate > 0.0:
+                layer_key = jax.random.fold_in(hidden_key, i)
+                x = self.dropout(x, deterministic=False, rngs=layer_key)
             activations.append(x)
         return activations
 
