@@ -59,7 +59,7 @@ class Config:
     momentum: float = 0.9
     grad_clip: float = 0.0
     max_norm: float = 0.0
-    label_smoothing: float = 0.1
+    label_smoothing: float = 0.0
     scan_epoch: bool = True
 
     def to_json(self) -> dict[str, Any]:
@@ -95,6 +95,7 @@ PRESETS: dict[str, Config] = {
         dropout=0.0,
         input_dropout=0.0,
         warmup_epochs=0.25,
+        label_smoothing=0.1,
     ),
 }
 
