@@ -17,7 +17,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import orbax.checkpoint as ocp
 from flax import nnx
 from jax.sharding import Mesh
 from tqdm.auto import tqdm
@@ -27,6 +26,7 @@ from train.checkpoint import Checkpoints
 from train.config import Config
 from train.data import MNIST
 from train.model import MLP
+from train.multihost import barrier
 
 logger = logging.getLogger(__name__)
 
@@ -200,6 +200,9 @@ def fit(
     num_params = sum(x.size for x in jax.tree.leaves(params))
 
     history: list[dict[str, float]] = []
+    # Orbax's first barrier is a device collective: meet here first so that a
+    # process still initialising cannot make it time out.
+    barrier("fit_built")
     checkpoints = Checkpoints(workdir) if workdir is not None else None
     if checkpoints is not None and resume:
         restored = checkpoints.restore(params, opt_state)
@@ -219,10 +222,9 @@ def fit(
     run_evaluate = fns.evaluate.lower(params, test_images, test_labels).compile()
     compile_seconds = time.perf_counter() - start
     logger.info("Compiled in %.1f s", compile_seconds)
-    if jax.process_count() > 1:
-        # Processes compile at different speeds; meeting here first keeps the
-        # first collective's set-up (which waits only seconds) from timing out.
-        ocp.multihost.sync_global_processes("train_compiled", timeout=600)
+    # Processes compile at different speeds, and the first training step is a
+    # device collective too.
+    barrier("fit_compiled")
 
     try:
         for epoch in range(len(history) + 1, config.epochs + 1):

@@ -14,6 +14,7 @@ from train import outputs, steps
 from train.config import Config, check
 from train.data import MNIST, load_mnist
 from train.loop import FitResult, check_batch, fit
+from train.multihost import barrier
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,8 @@ def train_and_evaluate(
     if errors:
         raise ValueError("invalid config: " + "; ".join(errors))
     outputs.check_workdir(config, resume=resume, overwrite=overwrite)
+    # Every process checks the directory before process 0 starts writing to it.
+    barrier("workdir_checked")
 
     writer = jax.process_index() == 0
     workdir = Path(config.workdir)
