@@ -1,15 +1,12 @@
 """Tests of ``python -m train``: flags, usage errors, exit codes and a full run."""
 
-import gzip
 import json
-import struct
 
-import numpy as np
 import pytest
+from support import synthetic_mnist, write_idx
 
 from train.cli import build_parser, main, resolve
 from train.config import PRESETS
-from train.data import MNIST
 
 # A small learnable run; the same settings as the in-process run tests.
 SMALL_RUN = [
@@ -17,37 +14,6 @@ SMALL_RUN = [
     "--learning-rate", "3e-3", "--warmup-epochs", "0.5", "--input-dropout", "0",
     "--weight-decay", "1e-4", "--label-smoothing", "0", "--no-progress",
 ]  # fmt: skip
-
-
-def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
-    """Learnable digits: a fixed random template per class plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
-
-    def split(n):
-        labels = rng.integers(0, 10, size=n).astype(np.int32)
-        noise = rng.integers(-120, 121, size=(n, 28, 28, 1))
-        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
-
-    return MNIST(*split(num_train), *split(num_test))
-
-
-def write_idx(folder, data: MNIST) -> None:
-    """The four MNIST files, gzip-compressed, written by hand."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "train-images-idx3-ubyte": data.train_images,
-        "train-labels-idx1-ubyte": data.train_labels,
-        "t10k-images-idx3-ubyte": data.test_images,
-        "t10k-labels-idx1-ubyte": data.test_labels,
-    }
-    for name, array in files.items():
-        if array.ndim == 4:
-            header = struct.pack(">IIII", 2051, len(array), 28, 28)
-        else:
-            header = struct.pack(">II", 2049, len(array))
-        payload = header + array.astype(np.uint8).tobytes()
-        (folder / f"{name}.gz").write_bytes(gzip.compress(payload))
 
 
 @pytest.fixture(scope="module")

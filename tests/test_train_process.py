@@ -5,15 +5,13 @@ import os
 import re
 import select
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
+from support import free_port, synthetic_mnist, train_command, write_idx
 
 from train.config import Config
 from train.data import MNIST
@@ -21,40 +19,6 @@ from train.loop import fit
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = os.environ.get("MNIST_DIR")
-
-
-def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
-    """Learnable digits: a fixed random template per class plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
-
-    def split(n):
-        labels = rng.integers(0, 10, size=n).astype(np.int32)
-        noise = rng.integers(-200, 201, size=(n, 28, 28, 1))
-        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
-
-    return MNIST(*split(num_train), *split(num_test))
-
-
-def write_raw_idx(folder: Path, data: MNIST) -> None:
-    """The four MNIST files, uncompressed, written by hand."""
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        "train-images-idx3-ubyte": data.train_images,
-        "train-labels-idx1-ubyte": data.train_labels,
-        "t10k-images-idx3-ubyte": data.test_images,
-        "t10k-labels-idx1-ubyte": data.test_labels,
-    }
-    for name, array in files.items():
-        if array.ndim == 4:
-            header = struct.pack(">IIII", 2051, len(array), 28, 28)
-        else:
-            header = struct.pack(">II", 2049, len(array))
-        (folder / name).write_bytes(header + array.astype(np.uint8).tobytes())
-
-
-def train_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "train", *args]
 
 
 def kill_mid_epoch(command: list[str], epoch: int, epochs: int, timeout: float) -> str:
@@ -92,7 +56,7 @@ def kill_mid_epoch(command: list[str], epoch: int, epochs: int, timeout: float) 
 def test_resume_after_kill_9_mid_epoch_ends_like_an_uninterrupted_run(tmp_path):
     data = synthetic_mnist(24_000, 2_000)
     data_dir = tmp_path / "mnist"
-    write_raw_idx(data_dir, data)
+    write_idx(data_dir, data, compress=False)
     workdir = tmp_path / "run"
     flags = [
         "--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "4",
@@ -130,14 +94,14 @@ MULTI_DEVICE_SCRIPT = """
 import json, sys
 import jax
 sys.path.insert(0, {tests!r})
-from test_train_process import synthetic_mnist
+from support import synthetic_mnist
 from train import steps
 from train.config import Config
 from train.loop import fit
 
 config = Config(epochs=2, batch_size=64, hidden=(64, 32), dropout=0.2,
                 input_dropout=0.1, learning_rate=2e-3, warmup_epochs=0.5)
-data = synthetic_mnist(1024, 300)
+data = synthetic_mnist(1024, 300, noise=200)
 one = fit(config, data, mesh=steps.make_mesh(jax.devices()[:1]))
 four = fit(config, data, mesh=steps.make_mesh())
 print(json.dumps({{"devices": [one.devices, four.devices],
@@ -187,17 +151,11 @@ def test_two_quick_epochs_on_real_mnist_reach_95_percent(tmp_path):
     assert summary["epochs"] == 2
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
-    data = synthetic_mnist(1024, 300)
+def run_two_processes(tmp_path: Path, data: MNIST, command: list[str]) -> Path:
+    """Trains on ``data`` with ``command`` as processes 0 and 1 of one run, two
+    CPU devices each; returns the work directory once both exited cleanly."""
     data_dir = tmp_path / "mnist"
-    write_raw_idx(data_dir, data)
+    write_idx(data_dir, data, compress=False)
     workdir = tmp_path / "run"
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     flags = [
@@ -208,21 +166,69 @@ def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
         "--distributed", "--coordinator-address", f"127.0.0.1:{free_port()}",
         "--num-processes", "2",
     ]  # fmt: skip
-    processes = [
-        subprocess.Popen(
-            train_command(*flags, "--process-id", str(rank)),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for rank in (0, 1)
-    ]
-    outputs = [process.communicate(timeout=300) for process in processes]
-    for process, (_, err) in zip(processes, outputs, strict=True):
-        assert process.returncode == 0, err
+    logs = [tmp_path / f"process{rank}.log" for rank in (0, 1)]
+    processes = []
+    for rank, log in enumerate(logs):
+        with open(log, "w") as sink:
+            processes.append(
+                subprocess.Popen(
+                    [*command, *flags, "--process-id", str(rank)],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+    # Fail as soon as either process fails: its peer would wait for it at the
+    # next barrier for minutes.
+    deadline = time.monotonic() + 300
+    try:
+        while time.monotonic() < deadline:
+            codes = [process.poll() for process in processes]
+            if codes == [0, 0] or any(code not in (None, 0) for code in codes):
+                break
+            time.sleep(0.5)
+        for rank, (process, log) in enumerate(zip(processes, logs, strict=True)):
+            assert process.poll() == 0, f"process {rank}:\n{log.read_text()}"
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
+    return workdir
 
+
+# Process 1 plays a slower host: it leaves jax.distributed.initialize 20 s
+# after process 0, which by then has checked the work directory, written
+# config.json into it and reached the first collective.
+SLOW_HOST_SCRIPT = """
+import sys, time
+import jax
+
+initialize = jax.distributed.initialize
+
+def initialize_late(**kwargs):
+    initialize(**kwargs)
+    if jax.process_index() == 1:
+        time.sleep(20)
+
+jax.distributed.initialize = initialize_late
+from train.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_process_that_starts_late_joins_the_run(tmp_path):
+    command = [sys.executable, "-c", SLOW_HOST_SCRIPT]
+    workdir = run_two_processes(tmp_path, synthetic_mnist(512, 100), command)
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert (summary["epochs"], summary["processes"]) == (2, 2)
+
+
+@pytest.mark.slow
+def test_two_processes_of_two_devices_train_like_one_device(tmp_path):
+    data = synthetic_mnist(1024, 300, noise=200)
+    workdir = run_two_processes(tmp_path, data, train_command())
     summary = json.loads((workdir / "summary.json").read_text())
     assert (summary["devices"], summary["processes"]) == (4, 2)
     config = Config(

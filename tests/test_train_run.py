@@ -7,11 +7,11 @@ import struct
 import jax
 import numpy as np
 import pytest
+from support import synthetic_mnist
 
 from train import outputs, steps
 from train.checkpoint import Checkpoints, load_model
 from train.config import Config
-from train.data import MNIST
 from train.loop import NonFiniteLossError, fit
 from train.model import accuracy
 from train.run import train_and_evaluate
@@ -44,19 +44,6 @@ CONFIG = Config(
     weight_decay=1e-4,
     label_smoothing=0.0,
 )
-
-
-def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
-    """Learnable digits: a fixed random template per class plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
-
-    def split(n):
-        labels = rng.integers(0, 10, size=n).astype(np.int32)
-        noise = rng.integers(-120, 121, size=(n, 28, 28, 1))
-        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
-
-    return MNIST(*split(num_train), *split(num_test))
 
 
 def without_timing(history):

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
+from support import synthetic_mnist
 
 from train import steps
 from train.config import Config
-from train.data import MNIST
 
 CONFIG = Config(
     epochs=4,
@@ -23,19 +23,6 @@ CONFIG = Config(
     weight_decay=1e-4,
     label_smoothing=0.0,
 )
-
-
-def synthetic_mnist(num_train: int, num_test: int, seed: int = 0) -> MNIST:
-    """Learnable digits: a fixed random template per class plus pixel noise."""
-    rng = np.random.default_rng(seed)
-    templates = rng.integers(0, 256, size=(10, 28, 28, 1))
-
-    def split(n):
-        labels = rng.integers(0, 10, size=n).astype(np.int32)
-        noise = rng.integers(-120, 121, size=(n, 28, 28, 1))
-        return np.clip(templates[labels] + noise, 0, 255).astype(np.uint8), labels
-
-    return MNIST(*split(num_train), *split(num_test))
 
 
 @pytest.fixture(scope="module")
