@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+from _out import prepare_out as prepare_out
 
 
 def build_parser(
@@ -75,17 +76,6 @@ def positive_int(text: str) -> int:
             f"{text!r} is not a positive integer; pass a whole number such as 5"
         )
     return value
-
-
-def prepare_out(out: Path) -> Path:
-    """Creates the output directory, refusing a path that is an existing file."""
-    if out.exists() and not out.is_dir():
-        raise SystemExit(
-            f"--out {out} is an existing file; expected a directory. "
-            "Pass a directory path (it is created if missing)."
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def load_torch(wanted: bool, threads: int | None = None) -> tuple[Any | None, str]:

@@ -12,6 +12,7 @@ from typing import Any
 import jax
 import numpy as np
 import optax
+from _out import prepare_out as prepare_out
 from flax import nnx
 
 from train.data import MNIST, load_mnist
@@ -57,17 +58,6 @@ def build_parser(
         "--seed", type=int, default=0, help="PRNG seed (default: %(default)s)"
     )
     return parser
-
-
-def prepare_out(out: Path) -> Path:
-    """Create the output directory, refusing a path that is an existing file."""
-    if out.exists() and not out.is_dir():
-        raise SystemExit(
-            f"--out {out} is an existing file; expected a directory. "
-            "Pass a directory path (it is created if missing)."
-        )
-    out.mkdir(parents=True, exist_ok=True)
-    return out
 
 
 def _to_json(value: Any) -> Any:
