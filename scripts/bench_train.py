@@ -148,6 +148,7 @@ def bench_config(epochs: int, seed: int) -> Config:
         hidden=HIDDEN,
         batch_size=BATCH_SIZE,
         dropout=0.0,
+        input_dropout=0.0,
         activation="relu",
         optimizer="adamw",
         epochs=epochs,

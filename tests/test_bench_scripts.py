@@ -176,6 +176,14 @@ def test_epoch_flops_needed_leave_out_the_first_layers_input_gradient():
     assert bench_train.epoch_flops(config, 100)["needed"] == expected
 
 
+def test_bench_model_drops_nothing_as_the_pytorch_side_does():
+    # The PyTorch contender has no dropout layer; random masks on our side only
+    # would charge it for work the other side skips.
+    config = bench_train.bench_config(epochs=1, seed=0)
+
+    assert (config.dropout, config.input_dropout, config.label_smoothing) == (0, 0, 0)
+
+
 def test_synthetic_mnist_has_mnists_shapes_through_the_trainers_reader(tmp_path):
     bench_train.write_synthetic_mnist(tmp_path, seed=0)
 
