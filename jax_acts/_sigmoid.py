@@ -381,7 +381,8 @@ def generalized_logistic(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
       An array of the broadcast shape and the float dtype of ``x``.
 
     Raises:
-      ValueError: if ``alpha`` is a concrete number that is not positive.
+      ValueError: if ``alpha`` is concrete (not traced) and any of its values
+        is not a positive finite number.
 
     Examples:
       >>> import jax.numpy as jnp, jax_acts as A
@@ -389,9 +390,15 @@ def generalized_logistic(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
       ...     print(A.generalized_logistic(jnp.array([-1.0, 0.0, 1.0]), alpha=2.0))
       [0.0723 0.25   0.5344]
     """
-    if isinstance(alpha, int | float) and not alpha > 0:
-        raise ValueError(
-            f"alpha must be positive, got {alpha!r}; the curve is a sigmoid only "
-            "for alpha > 0"
-        )
+    if not isinstance(alpha, jax.core.Tracer):
+        # Concrete values of any kind (Python, NumPy or JAX) are checked here; a
+        # traced alpha cannot be, and a bad one gives NaN or 0 instead.
+        concrete = np.asarray(alpha)
+        if concrete.dtype.kind not in "biuf" or not np.all(
+            (concrete > 0) & np.isfinite(concrete)
+        ):
+            raise ValueError(
+                f"alpha must be a positive finite number (or array of them), got "
+                f"{alpha!r}; the curve is a sigmoid only for 0 < alpha < inf"
+            )
     return _generalized_logistic_jit(x, alpha)

@@ -19,9 +19,31 @@ def _finite_below(x: Array) -> Array:
     return jax.lax.clamp(lowest, x, np.asarray(np.inf, dtype=x.dtype))
 
 
+def _finite(x: Array) -> Array:
+    """``x`` with ±inf brought to the largest finite floats, for the ``x`` of a
+    derivative term ``x * g(x)`` whose factor ``g`` is 0 at ±inf: the term takes
+    its limit 0 there instead of NaN. NaN passes through."""
+    largest = np.asarray(np.finfo(x.dtype).max, dtype=x.dtype)
+    return jax.lax.clamp(-largest, x, largest)
+
+
+@jax.custom_jvp
 def _gelu_exact(x: Array) -> Array:
     sqrt_half = np.asarray(np.sqrt(0.5), dtype=x.dtype)
     return 0.5 * _finite_below(x) * jax.lax.erfc(-x * sqrt_half)
+
+
+@_gelu_exact.defjvp
+def _gelu_exact_jvp(primals, tangents):
+    (x,), (x_dot,) = primals, tangents
+    # The same terms as autodiff of the value, Phi(x) + x phi(x), except that x
+    # is finite in x phi(x): autodiff gives inf * 0 = NaN at x = inf.
+    sqrt_half = np.asarray(np.sqrt(0.5), dtype=x.dtype)
+    pdf_scale = np.asarray(np.sqrt(0.5 / np.pi), dtype=x.dtype)
+    xf = _finite(x)
+    z = -xf * sqrt_half
+    slope = 0.5 * jax.lax.erfc(z) + xf * pdf_scale * jnp.exp(-z * z)
+    return _gelu_exact(x), slope * x_dot
 
 
 _GELU_CUBIC = 0.044715
@@ -92,6 +114,12 @@ def gelu(x: ArrayLike, approximate: bool = False) -> Array:
       ...     print(A.gelu(jnp.array([-1.0, 0.0, 1.0]), approximate=True))
       [-0.1588  0.      0.8412]
     """
+    if not isinstance(approximate, bool | np.bool_):
+        # A string such as "none" or "tanh" would be truthy and pick a form silently.
+        raise TypeError(
+            f"approximate must be True (tanh form) or False (exact form), got "
+            f"{approximate!r}"
+        )
     return _gelu_jit(x, approximate=bool(approximate))
 
 
@@ -112,7 +140,8 @@ def _silu_jvp(primals, tangents):
     s = logistic_from(x, e, r)
     sigmoid_neg = jnp.where(x >= 0, e * r, r)
     y = _finite_below(x) * s
-    return y, s * (1 + x * sigmoid_neg) * x_dot
+    # A finite x keeps the limits at ±inf (1 and 0) instead of inf * 0.
+    return y, s * (1 + _finite(x) * sigmoid_neg) * x_dot
 
 
 @jax.jit
@@ -214,7 +243,8 @@ def _mish_jvp(primals, tangents):
     # sech^2(softplus(x)) = 4 v^2 / (1 + v^2)^2, never formed as 1 - tanh^2.
     sech2_softplus = 4 * v * v * q * q
     y = _finite_below(x) * tanh_softplus
-    return y, (tanh_softplus + x * sech2_softplus * s) * x_dot
+    # A finite x keeps the limits at ±inf (1 and 0) instead of inf * 0.
+    return y, (tanh_softplus + _finite(x) * sech2_softplus * s) * x_dot
 
 
 @jax.jit

@@ -2,6 +2,7 @@
 logits, empty or fully masked rows) and never letting masked entries leak."""
 
 import functools
+import operator
 
 import jax
 import jax.numpy as jnp
@@ -295,11 +296,14 @@ def softmax_jacobian(x: ArrayLike, axis: int = -1) -> Array:
       Array([[ 0.25, -0.25],
              [-0.25,  0.25]], dtype=float32)
     """
-    if not isinstance(axis, int):
+    try:
+        # Any integer type (NumPy's included), but not a tuple of axes.
+        axis = operator.index(axis)
+    except TypeError:
         raise TypeError(
             f"softmax_jacobian takes a single integer axis, got {axis!r}; move the "
             "axes you need into one first"
-        )
+        ) from None
     logits, _ = _prepare(x, None)
     dtype = as_float(x).dtype
     u, total, _, _, row_inf = _shifted(logits, axis, None)

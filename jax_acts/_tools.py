@@ -92,7 +92,8 @@ def derivative(f: Callable[[Array], Array] | str) -> Callable[[ArrayLike], Array
       element, same shape and float dtype (integers and bools are promoted).
 
     Raises:
-      ValueError: for an unknown name; TypeError: if ``f`` is not callable.
+      ValueError: for an unknown name, and (when called) if ``f`` is not
+        elementwise; TypeError: if ``f`` is not callable.
 
     Examples:
       >>> import jax.numpy as jnp, jax_acts as A
@@ -109,12 +110,33 @@ def derivative(f: Callable[[Array], Array] | str) -> Callable[[ArrayLike], Array
             f"derivative expects a function or an activation name, got {f!r}"
         )
     elementwise_grad = jax.vmap(jax.grad(f))
+    name = getattr(f, "__name__", repr(f))
+
+    def not_elementwise(problem: str) -> ValueError:
+        return ValueError(
+            f"derivative needs an elementwise function, but {name} {problem}; for "
+            "softmax use softmax_jacobian, for other functions jax.jacobian"
+        )
+
+    def flat_derivative(x: Array) -> Array:
+        x = x.reshape(-1)
+        # A reduction such as logsumexp would otherwise pass: its gradient at
+        # each lone element is defined, but it is not the function's derivative.
+        shape = jax.eval_shape(f, x).shape
+        if shape != x.shape:
+            raise not_elementwise(
+                f"maps an array of shape {x.shape} to one of shape {shape}"
+            )
+        try:
+            return elementwise_grad(x)
+        except (TypeError, ValueError, IndexError) as err:
+            raise not_elementwise(f"fails on a single element ({err})") from err
 
     @jax.jit
     def df(x: ArrayLike) -> Array:
         x = as_float(x)
-        return elementwise_grad(x.reshape(-1)).reshape(x.shape)
+        return flat_derivative(x).reshape(x.shape)
 
     df.__name__ = f"derivative_of_{getattr(f, '__name__', 'f')}"
-    df.__doc__ = f"Elementwise derivative of {getattr(f, '__name__', repr(f))}."
+    df.__doc__ = f"Elementwise derivative of {name}."
     return df

@@ -29,6 +29,22 @@ def test_derivative_is_finite_at_the_largest_float32_magnitudes(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_derivative_at_infinity_is_its_limit_not_nan(name):
+    # Every activation here has a constant slope far out on each side; the
+    # derivative at ±inf is that slope, not inf * 0.
+    x = jnp.array([-jnp.inf, -1e30, jnp.inf, 1e30])
+    got = np.asarray(A.derivative(A.get(name))(x))
+    assert np.isfinite(got).all(), got
+    np.testing.assert_array_equal(got[[0, 2]], got[[1, 3]])
+
+
+def test_tanh_gelu_derivative_at_infinity_is_its_limit():
+    x = jnp.array([-jnp.inf, jnp.inf])
+    got = A.derivative(lambda v: A.gelu(v, approximate=True))(x)
+    np.testing.assert_array_equal(got, [0.0, 1.0])
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_value_is_never_nan_for_infinite_input(name):
     got = np.asarray(A.get(name)(jnp.array([-jnp.inf, jnp.inf])))
     assert not np.isnan(got).any(), got

@@ -381,3 +381,15 @@ def test_softplus_is_at_least_relu_and_at_most_relu_plus_log_2(x):
     y = float(A.softplus(jnp.float32(x)))
     relu = max(x, 0.0)
     assert relu <= y <= relu + np.log(2) * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh", 1, None])
+def test_gelu_refuses_an_approximate_that_is_not_a_bool(approximate):
+    # "none" is truthy: taken as a flag it would silently pick the tanh form.
+    with pytest.raises(TypeError, match="approximate must be True"):
+        A.gelu(jnp.ones(2), approximate=approximate)
+
+
+def test_gelu_accepts_a_numpy_bool():
+    got = A.gelu(jnp.array([1.0]), approximate=np.bool_(False))
+    np.testing.assert_array_equal(got, A.gelu(jnp.array([1.0])))

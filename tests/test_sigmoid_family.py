@@ -265,10 +265,22 @@ def test_generalized_logistic_alpha_gradient_matches_float64_closed_form():
     _assert_relative_error_within(x, grad_alpha, reference, "float32", 1e-6)
 
 
-@pytest.mark.parametrize("alpha", [0.0, -1.0])
-def test_generalized_logistic_rejects_non_positive_alpha(alpha):
-    with pytest.raises(ValueError, match="alpha must be positive"):
+@pytest.mark.parametrize(
+    "alpha",
+    [0.0, -1.0, np.float32(-1.0), jnp.array(-1.0), np.array([1.0, 0.0]), np.inf,
+     np.nan],
+    ids=["zero", "negative", "numpy_scalar", "jax_scalar", "array_with_zero", "inf",
+         "nan"],
+)  # fmt: skip
+def test_generalized_logistic_rejects_alpha_that_is_not_positive_and_finite(alpha):
+    with pytest.raises(ValueError, match="alpha must be a positive finite number"):
         A.generalized_logistic(jnp.ones(3), alpha=alpha)
+
+
+def test_generalized_logistic_accepts_a_traced_alpha():
+    # Under jit alpha is abstract and cannot be checked; it must still run.
+    values = jax.jit(A.generalized_logistic)(jnp.zeros(2), jnp.array(2.0))
+    np.testing.assert_allclose(values, 0.25, rtol=1e-6)
 
 
 @pytest.mark.parametrize("name", sorted(LIMITS))

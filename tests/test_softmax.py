@@ -315,3 +315,15 @@ def test_logsumexp_takes_where_and_keepdims_by_keyword_only():
     x = jnp.zeros((2, 3))
     with pytest.raises(TypeError):
         A.logsumexp(x, 0, jnp.ones((2, 3), dtype=bool))
+
+
+def test_softmax_jacobian_takes_a_numpy_integer_axis():
+    x = jnp.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(
+        A.softmax_jacobian(x, axis=np.int64(0)), A.softmax_jacobian(x, axis=0)
+    )
+
+
+def test_softmax_jacobian_refuses_a_tuple_of_axes():
+    with pytest.raises(TypeError, match="single integer axis"):
+        A.softmax_jacobian(jnp.ones((2, 3)), axis=(0, 1))

@@ -109,6 +109,22 @@ def test_derivative_rejects_something_that_is_not_a_function():
         A.derivative(3.0)
 
 
+@pytest.mark.parametrize(
+    ("fn", "problem"),
+    [
+        (A.logsumexp, r"maps an array of shape \(3,\) to one of shape \(\)"),
+        (A.softmax_jacobian, r"to one of shape \(3, 3\)"),
+        (A.softmax, "fails on a single element"),
+        (A.log_softmax, "fails on a single element"),
+    ],
+)
+def test_derivative_refuses_a_function_that_is_not_elementwise(fn, problem):
+    with pytest.raises(ValueError, match="needs an elementwise function") as info:
+        A.derivative(fn)(jnp.ones(3))
+    assert info.match(problem)
+    assert info.match("softmax_jacobian")
+
+
 def test_derivative_is_a_jitted_function():
     df = A.derivative(A.tanh)
     assert hasattr(df, "lower")
