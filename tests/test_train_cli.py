@@ -81,6 +81,9 @@ def test_hidden_flag_parses_comma_separated_sizes():
         (["--dropout", "1.0"], "dropout must be a number in"),
         (["--optimizer", "adam"], "invalid choice: 'adam'"),
         (["--resume", "--overwrite"], "not allowed with argument"),
+        (["--epochs", "2", "--warmup-epochs", "3"], "--warmup-epochs of at most 2"),
+        (["--coordinator-address", "h:1"], "add --distributed"),
+        (["--num-processes", "2", "--process-id", "1"], "only apply to a multi-host"),
     ],
 )
 def test_invalid_flag_is_a_usage_error_that_writes_nothing(
@@ -152,3 +155,29 @@ def test_non_finite_loss_exits_3_naming_epoch_and_step(capsys, tmp_path, data_di
     err = capsys.readouterr().err
     assert "NaN or inf at epoch 2, step" in err
     assert "the checkpoint of epoch 1 is kept" in err
+
+
+@pytest.mark.parametrize("workdir", ["", "   "])
+def test_empty_workdir_is_a_usage_error(capsys, workdir):
+    # An empty path is the current directory, which --overwrite would clear.
+    err = usage_error(capsys, ["--workdir", workdir, "--overwrite"])
+    assert "workdir must name a directory" in err
+
+
+def test_workdir_inside_a_file_is_a_usage_error(capsys, tmp_path, data_dir):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    argv = ["--data-dir", str(data_dir), "--workdir", str(blocker / "run")]
+    err = usage_error(capsys, argv)
+    assert f"inside {blocker}, which is a file" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_one_epoch_with_the_default_warm_up_trains(capsys, tmp_path, data_dir):
+    # The default preset warms up for one epoch: --epochs 1 must still run.
+    workdir = tmp_path / "run"
+    argv = ["--data-dir", str(data_dir), "--workdir", str(workdir), "--epochs", "1",
+            "--hidden", "16", "--batch-size", "64", "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert summary["epochs"] == 1

@@ -247,6 +247,25 @@ def test_file_shorter_than_header_is_reported(tmp_path):
         load_mnist(tmp_path)
 
 
+def test_split_without_examples_is_reported(tmp_path):
+    empty = np.zeros((0, 28, 28), dtype=np.uint8)
+    write_dataset(
+        tmp_path,
+        test_images=images_idx(empty),
+        test_labels=labels_idx(np.zeros(0, dtype=np.uint8)),
+    )
+    with pytest.raises(DataError, match=r"t10k-images.*holds no examples"):
+        load_mnist(tmp_path)
+
+
+def test_gzip_data_without_the_gz_suffix_is_decompressed(tmp_path):
+    expected = write_dataset(tmp_path, compress=False)
+    path = tmp_path / NAMES["train_images"]
+    path.write_bytes(gzip.compress(path.read_bytes()))
+    data = load_mnist(tmp_path)
+    np.testing.assert_array_equal(data.train_images[..., 0], expected[0])
+
+
 def test_data_error_is_a_value_error():
     assert issubclass(DataError, ValueError)
 

@@ -1,6 +1,7 @@
 """Tests of the compiled training pieces: schedule, optimizer, shuffling, epochs."""
 
 import dataclasses
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +44,15 @@ def device_data(data, fns):
 def test_schedule_reaches_the_peak_at_the_end_of_warm_up():
     schedule = steps.make_schedule(CONFIG, 10)
     assert float(schedule(10)) == pytest.approx(3e-3)
+
+
+def test_warm_up_as_long_as_the_run_peaks_on_the_last_step():
+    config = dataclasses.replace(CONFIG, epochs=1, warmup_epochs=1.0)
+    schedule = steps.make_schedule(config, 10)
+    rates = [float(schedule(step)) for step in range(10)]
+    assert rates[0] == 0.0
+    assert rates[-1] == pytest.approx(3e-3)
+    assert all(a < b for a, b in itertools.pairwise(rates))
 
 
 def test_schedule_warms_up_linearly_from_zero():

@@ -303,6 +303,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = resolve(args)
     errors = check(config)
+    multihost = {
+        "--coordinator-address": args.coordinator_address,
+        "--num-processes": args.num_processes,
+        "--process-id": args.process_id,
+    }
+    given = [flag for flag, value in multihost.items() if value is not None]
+    if given and not args.distributed:
+        errors.append(
+            f"{', '.join(given)} only apply to a multi-host run; add --distributed, "
+            "or leave them out to train on this host alone"
+        )
     if errors:
         parser.error("; ".join(errors))
     _configure_logging()

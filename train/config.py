@@ -164,6 +164,12 @@ def check(config: Config) -> list[str]:
     if config.warmup_epochs > config.epochs:
         errors.append(
             f"warmup_epochs ({config.warmup_epochs}) must not exceed epochs "
-            f"({config.epochs})"
+            f"({config.epochs}); pass a --warmup-epochs of at most {config.epochs}"
+        )
+    if not isinstance(config.workdir, str) or not config.workdir.strip():
+        # An empty path would mean the current directory, which --overwrite clears.
+        errors.append(
+            f"workdir must name a directory, got {config.workdir!r}; pass "
+            "--workdir runs/NAME or another path"
         )
     return errors

@@ -21,6 +21,7 @@ IMAGE_SIZE = 28
 NUM_CLASSES = 10
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
+GZIP_MAGIC = b"\x1f\x8b"
 
 # Standard file names of the MNIST distribution, by split.
 IDX_FILES = {
@@ -60,12 +61,13 @@ class MNIST(NamedTuple):
 
 
 def _read_bytes(path: Path) -> bytes:
-    """Returns the file's bytes, gunzipped when the name ends in ``.gz``."""
+    """Returns the file's bytes, gunzipped when the name ends in ``.gz`` or the
+    bytes start with gzip's magic number (an IDX file starts with two zeros)."""
     try:
         raw = path.read_bytes()
     except OSError as err:
         raise DataError(f"{path}: cannot be read ({err.strerror}).") from err
-    if path.suffix != ".gz":
+    if path.suffix != ".gz" and not raw.startswith(GZIP_MAGIC):
         return raw
     try:
         return gzip.decompress(raw)
@@ -77,7 +79,7 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Reads one IDX file (raw, or gzip-compressed when the name ends in ``.gz``).
+    """Reads one IDX file, raw or gzip-compressed (see ``_read_bytes``).
 
     Args:
       path: the file to read.
@@ -189,6 +191,11 @@ def validate_split(
         raise DataError(
             f"{source}: labels of shape {labels.shape} and dtype {labels.dtype}, "
             "expected a 1-D integer array."
+        )
+    if len(images) == 0:
+        raise DataError(
+            f"{source}: the split holds no examples; its files' headers count 0 "
+            "images. Replace them with the full MNIST files."
         )
     if len(images) != len(labels):
         raise DataError(

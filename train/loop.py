@@ -210,6 +210,10 @@ def fit(
             params, opt_state, record = restored
             history = record["history"]
             logger.info("Resuming after epoch %d from %s", record["epoch"], workdir)
+        else:
+            logger.info(
+                "No checkpoint in %s to resume from; starting at epoch 1", workdir
+            )
 
     start = time.perf_counter()
     epoch_number = jnp.int32(len(history) + 1)

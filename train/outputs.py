@@ -75,6 +75,14 @@ def check_workdir(config: Config, *, resume: bool, overwrite: bool) -> None:
     workdir = Path(config.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"workdir {workdir} is a file; pick a directory")
+    for parent in workdir.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise WorkdirError(
+                    f"workdir {workdir} lies inside {parent}, which is a file; pick "
+                    "a path whose folders are folders"
+                )
+            break
     if not workdir.exists() or overwrite or not _outputs(workdir):
         return
     config_path = workdir / CONFIG

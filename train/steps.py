@@ -56,7 +56,11 @@ def steps_per_epoch(config: Config, num_train: int) -> int:
 def make_schedule(config: Config, num_steps_per_epoch: int) -> optax.Schedule:
     """Linear warm-up from 0 to the peak learning rate, then cosine decay to 0."""
     total_steps = config.epochs * num_steps_per_epoch
-    warmup_steps = min(round(config.warmup_epochs * num_steps_per_epoch), total_steps)
+    # A warm-up as long as the run leaves one step of decay: the cosine needs at
+    # least one, and the peak is then reached on the last step.
+    warmup_steps = min(
+        round(config.warmup_epochs * num_steps_per_epoch), total_steps - 1
+    )
     return optax.warmup_cosine_decay_schedule(
         init_value=0.0,
         peak_value=config.learning_rate,
