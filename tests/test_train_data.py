@@ -197,6 +197,15 @@ def test_header_count_smaller_than_payload_is_reported(tmp_path):
         load_mnist(tmp_path)
 
 
+def test_header_dimensions_whose_product_overflows_are_reported(tmp_path):
+    # 2**31 cubed is 2**93, which wraps to 0 in 64-bit integers and would match
+    # an empty payload.
+    header = struct.pack(">IIII", 2051, 2**31, 2**31, 2**31)
+    write_dataset(tmp_path, compress=False, test_images=header)
+    with pytest.raises(DataError, match=r"t10k-images.*holds 0 payload bytes"):
+        load_mnist(tmp_path)
+
+
 def test_truncated_gzip_is_reported(tmp_path):
     write_dataset(tmp_path)
     path = tmp_path / "train-images-idx3-ubyte.gz"

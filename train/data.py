@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import math
 import os
 import zlib
 from pathlib import Path
@@ -120,7 +121,8 @@ def _parse_idx(data: bytes, path: Path) -> np.ndarray:
         int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)
     )
     dtype = _IDX_DTYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    # Python integers: a forged header's product must not wrap around to match.
+    expected = math.prod(shape) * dtype.itemsize
     payload = len(data) - header_len
     if payload != expected:
         raise DataError(
