@@ -172,6 +172,26 @@ def test_nan_guard_keeps_the_last_good_checkpoint(diverged):
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(params))
 
 
+def test_parameters_ruined_by_an_epochs_last_step_are_not_checkpointed(tmp_path, data):
+    # One step per epoch: its loss, taken before the update, is finite, but a
+    # rate of 1e30 leaves NaN or inf parameters behind it.
+    config = dataclasses.replace(
+        CONFIG, batch_size=640, optimizer="sgd", learning_rate=1e30,
+        warmup_epochs=0.0, dropout=0.0,
+    )  # fmt: skip
+    epochs_seen = []
+    with pytest.raises(NonFiniteLossError, match="epoch 1, step 1") as error:
+        fit(config, data, workdir=tmp_path, on_epoch_end=epochs_seen.append)
+    assert "parameters became NaN or inf" in str(error.value)
+    assert error.value.last_good_epoch is None
+    assert epochs_seen == []
+    checkpoints = Checkpoints(tmp_path)
+    try:
+        assert checkpoints.latest_epoch() is None
+    finally:
+        checkpoints.close()
+
+
 def test_workdir_holds_every_output_file(finished_run):
     workdir, _ = finished_run
     names = {path.name for path in workdir.iterdir()}

@@ -34,7 +34,14 @@ logger = logging.getLogger(__name__)
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or inf; training stopped."""
 
-    def __init__(self, epoch: int, step: int, last_good_epoch: int | None):
+    def __init__(
+        self,
+        epoch: int,
+        step: int,
+        last_good_epoch: int | None,
+        *,
+        what: str = "training loss is NaN or inf",
+    ):
         self.epoch = epoch
         self.step = step
         self.last_good_epoch = last_good_epoch
@@ -44,9 +51,9 @@ class NonFiniteLossError(FloatingPointError):
             else "no epoch finished, so there is no checkpoint"
         )
         super().__init__(
-            f"training loss is NaN or inf at epoch {epoch}, step {step} (1-based, "
-            f"within the epoch); stopped, and {kept}. Lower --learning-rate, set "
-            "--grad-clip, or pick another --activation."
+            f"{what} at epoch {epoch}, step {step} (1-based, within the epoch); "
+            f"stopped, and {kept}. Lower --learning-rate, set --grad-clip, or pick "
+            "another --activation."
         )
 
 
@@ -246,6 +253,19 @@ def fit(
                     epoch, int(metrics["first_bad_step"]) + 1, last_good
                 )
             test = jax.device_get(run_evaluate(params, test_images, test_labels))
+            if not (math.isfinite(metrics["loss"]) and math.isfinite(test["loss"])):
+                # Every step's loss was finite, but the update of the last step
+                # made the parameters NaN or inf (or the mean overflowed): this
+                # epoch must not be checkpointed as a good one.
+                last_good = history[-1]["epoch"] if history else None
+                raise NonFiniteLossError(
+                    epoch,
+                    fns.num_steps,
+                    last_good,
+                    what="parameters became NaN or inf (test loss "
+                    f"{float(test['loss'])}, mean training loss "
+                    f"{float(metrics['loss'])})",
+                )
             record = {
                 "epoch": epoch,
                 "train_loss": float(metrics["loss"]),
