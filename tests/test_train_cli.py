@@ -181,3 +181,12 @@ def test_one_epoch_with_the_default_warm_up_trains(capsys, tmp_path, data_dir):
     assert main(argv) == 0
     summary = json.loads((workdir / "summary.json").read_text())
     assert summary["epochs"] == 1
+
+
+def test_workdir_in_the_data_directory_is_a_usage_error(capsys, data_dir):
+    before = sorted(path.name for path in data_dir.iterdir())
+    for workdir in (data_dir, data_dir / "run"):
+        argv = ["--data-dir", str(data_dir), "--workdir", str(workdir)]
+        err = usage_error(capsys, [*argv, "--epochs", "1", "--overwrite"])
+        assert f"lies in the data directory {data_dir}" in err
+    assert sorted(path.name for path in data_dir.iterdir()) == before

@@ -70,11 +70,20 @@ def check_workdir(config: Config, *, resume: bool, overwrite: bool) -> None:
     replaced), or with ``resume`` when its config has the same run fields.
 
     Raises:
-      WorkdirError: naming the directory, the conflict and the flag that fixes it.
+      WorkdirError: naming the directory, the conflict and the flag that fixes it;
+        also for a work directory in the data directory.
     """
     workdir = Path(config.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"workdir {workdir} is a file; pick a directory")
+    data_dir = config.data_dir or os.environ.get("MNIST_DIR")
+    if data_dir:
+        data = Path(data_dir).resolve()
+        if workdir.resolve() == data or data in workdir.resolve().parents:
+            raise WorkdirError(
+                f"workdir {workdir} lies in the data directory {data_dir}, which "
+                "is only read; pick a --workdir outside it"
+            )
     for parent in workdir.absolute().parents:
         if parent.exists():
             if not parent.is_dir():
