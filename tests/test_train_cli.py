@@ -1,6 +1,7 @@
 """Tests of ``python -m train``: flags, usage errors, exit codes and a full run."""
 
 import json
+from pathlib import Path
 
 import pytest
 from support import synthetic_mnist, write_idx
@@ -190,3 +191,21 @@ def test_workdir_in_the_data_directory_is_a_usage_error(capsys, data_dir):
         err = usage_error(capsys, [*argv, "--epochs", "1", "--overwrite"])
         assert f"lies in the data directory {data_dir}" in err
     assert sorted(path.name for path in data_dir.iterdir()) == before
+
+
+def test_workdir_that_cannot_be_created_is_a_usage_error(
+    capsys, tmp_path, data_dir, monkeypatch
+):
+    workdir = tmp_path / "locked" / "run"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *args, **kwargs):
+        if self == workdir:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    argv = ["--data-dir", str(data_dir), "--workdir", str(workdir), *SMALL_RUN]
+    err = usage_error(capsys, argv)
+    assert f"workdir {workdir} cannot be written (Permission denied)" in err
+    assert "Traceback" not in err

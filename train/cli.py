@@ -360,6 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteLossError as err:
         logger.error("error: %s", err)
         return EXIT_NON_FINITE
+    except WorkdirError as err:
+        parser.error(str(err))
 
     if jax.process_index() == 0:
         final = result.history[-1]

@@ -122,16 +122,26 @@ def check_workdir(config: Config, *, resume: bool, overwrite: bool) -> None:
 
 
 def prepare_workdir(config: Config, *, overwrite: bool) -> Path:
-    """Creates the work directory (clearing a run's outputs when ``overwrite``)."""
+    """Creates the work directory (clearing a run's outputs when ``overwrite``).
+
+    Raises:
+      WorkdirError: the directory or its config cannot be written.
+    """
     workdir = Path(config.workdir)
-    if overwrite and workdir.is_dir():
-        for path in _outputs(workdir):
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-    workdir.mkdir(parents=True, exist_ok=True)
-    write_json(workdir / CONFIG, config.to_json())
+    try:
+        if overwrite and workdir.is_dir():
+            for path in _outputs(workdir):
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+        workdir.mkdir(parents=True, exist_ok=True)
+        write_json(workdir / CONFIG, config.to_json())
+    except OSError as err:
+        raise WorkdirError(
+            f"workdir {workdir} cannot be written ({err.strerror or err}); pick a "
+            "--workdir in a folder you can write to"
+        ) from err
     return workdir
 
 
