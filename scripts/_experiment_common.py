@@ -15,7 +15,7 @@ import optax
 from _out import prepare_out as prepare_out
 from flax import nnx
 
-from train.data import MNIST, load_mnist
+from train.data import MNIST, DataError, load_mnist
 from train.model import MLP, cross_entropy_loss
 
 FIGURE_DPI = 100
@@ -107,8 +107,15 @@ def load_data(
     test_size: int | None = None,
 ) -> MNIST:
     """MNIST through the trainer's loader, cut to its first examples when asked
-    (the IDX order is not sorted by class, so a prefix keeps every digit)."""
-    data = load_mnist(data_dir)
+    (the IDX order is not sorted by class, so a prefix keeps every digit).
+
+    Missing or invalid data ends the script with exit status 1 and the
+    loader's message, which names the file and the remedy.
+    """
+    try:
+        data = load_mnist(data_dir)
+    except DataError as err:
+        raise SystemExit(f"error: {err}") from None
     return MNIST(
         data.train_images[:train_size],
         data.train_labels[:train_size],

@@ -167,6 +167,19 @@ def test_report_refuses_an_existing_file_as_out(tmp_path):
     assert target.read_text() == "keep me"
 
 
+@pytest.mark.parametrize(
+    "script", [dying_relu, gradient_squeeze, softmax_digits, training_speed]
+)
+def test_missing_data_ends_the_script_with_a_message(tmp_path, script):
+    missing = tmp_path / "no-mnist"
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--quick", "--data-dir", str(missing), "--out", str(tmp_path)])
+    assert str(exit_info.value) == (
+        f"error: {missing}: not a directory; expected a folder holding the four "
+        "MNIST IDX files."
+    )
+
+
 # Command line and full quick runs.
 
 
