@@ -209,3 +209,18 @@ def test_workdir_that_cannot_be_created_is_a_usage_error(
     err = usage_error(capsys, argv)
     assert f"workdir {workdir} cannot be written (Permission denied)" in err
     assert "Traceback" not in err
+
+
+def test_resume_with_only_the_workdir_continues_the_run_as_configured(
+    capsys, tmp_path, data_dir
+):
+    workdir = tmp_path / "run"
+    argv = ["--data-dir", str(data_dir), "--workdir", str(workdir)]
+    assert main([*argv, *SMALL_RUN, "--epochs", "2"]) == 0
+    stored = (workdir / "config.json").read_text()
+    assert main([*argv, "--resume", "--no-progress"]) == 0
+    assert "Resuming after epoch 2" in capsys.readouterr().err
+    assert (workdir / "config.json").read_text() == stored
+    # A flag given with --resume must still match the run.
+    err = usage_error(capsys, [*argv, "--resume", "--hidden", "64"])
+    assert "hidden: [32, 16] there, [64] now" in err

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from train.config import OPTIMIZERS, PRESETS, Config, check
 
@@ -131,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--preset",
         choices=tuple(PRESETS),
-        default="default",
+        default=None,
         help="starting values for every flag below (default: default)",
     )
     parser.add_argument(
@@ -222,7 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in --workdir from its latest checkpoint (same config)",
+        help="continue the run in --workdir from its latest checkpoint; flags left "
+        "out take the run's values, flags given must match them",
     )
     run.add_argument(
         "--overwrite",
@@ -258,9 +261,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stored_config(workdir: str) -> Config | None:
+    """The config of the run in ``workdir``, or None when there is none to read
+    (``outputs.check_workdir`` then says what is wrong with the directory)."""
+    try:
+        return Config.from_json(json.loads((Path(workdir) / "config.json").read_text()))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
 def resolve(args: argparse.Namespace) -> Config:
-    """The preset with the flags given on the command line replacing its values."""
-    config = PRESETS[args.preset]
+    """The preset with the flags given on the command line replacing its values.
+
+    With ``--resume``, the run already in the work directory takes the preset's
+    place: flags left out continue it as configured, and flags given must match
+    it (``outputs.check_workdir`` refuses a difference).
+    """
+    config = PRESETS[args.preset or "default"]
     overrides = {
         field.name: getattr(args, field.name)
         for field in dataclasses.fields(Config)
@@ -268,7 +285,14 @@ def resolve(args: argparse.Namespace) -> Config:
         and getattr(args, field.name, None) is not None
     }
     data_dir = args.data_dir or os.environ.get("MNIST_DIR") or None
-    return dataclasses.replace(config, data_dir=data_dir, **overrides)
+    config = dataclasses.replace(config, data_dir=data_dir, **overrides)
+    stored = _stored_config(config.workdir) if getattr(args, "resume", False) else None
+    if stored is not None:
+        if args.preset is not None:
+            overrides["preset"] = args.preset
+        overrides["workdir"] = config.workdir
+        config = dataclasses.replace(stored, data_dir=data_dir, **overrides)
+    return config
 
 
 class _StderrHandler(logging.StreamHandler):
