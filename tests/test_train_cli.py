@@ -212,7 +212,7 @@ def test_workdir_that_cannot_be_created_is_a_usage_error(
 
 
 def test_resume_with_only_the_workdir_continues_the_run_as_configured(
-    capsys, tmp_path, data_dir
+    capsys, monkeypatch, tmp_path, data_dir
 ):
     workdir = tmp_path / "run"
     argv = ["--data-dir", str(data_dir), "--workdir", str(workdir)]
@@ -221,6 +221,10 @@ def test_resume_with_only_the_workdir_continues_the_run_as_configured(
     assert main([*argv, "--resume", "--no-progress"]) == 0
     assert "Resuming after epoch 2" in capsys.readouterr().err
     assert (workdir / "config.json").read_text() == stored
+    # Without --data-dir or MNIST_DIR, the resumed run reads the data it began on.
+    monkeypatch.delenv("MNIST_DIR", raising=False)
+    assert main(["--workdir", str(workdir), "--resume", "--no-progress"]) == 0
+    assert "Resuming after epoch 2" in capsys.readouterr().err
     # A flag given with --resume must still match the run.
     err = usage_error(capsys, [*argv, "--resume", "--hidden", "64"])
     assert "hidden: [32, 16] there, [64] now" in err

@@ -291,7 +291,10 @@ def resolve(args: argparse.Namespace) -> Config:
         if args.preset is not None:
             overrides["preset"] = args.preset
         overrides["workdir"] = config.workdir
-        config = dataclasses.replace(stored, data_dir=data_dir, **overrides)
+        # Data given now wins; otherwise the run reads the data it started on.
+        config = dataclasses.replace(
+            stored, data_dir=data_dir or stored.data_dir, **overrides
+        )
     return config
 
 
