@@ -174,9 +174,9 @@ def test_missing_data_ends_the_script_with_a_message(tmp_path, script):
     missing = tmp_path / "no-mnist"
     with pytest.raises(SystemExit) as exit_info:
         script.main(["--quick", "--data-dir", str(missing), "--out", str(tmp_path)])
-    assert str(exit_info.value) == (
-        f"error: {missing}: not a directory; expected a folder holding the four "
-        "MNIST IDX files."
+    assert str(exit_info.value).startswith(
+        f"error: MNIST folder {missing} does not exist; expected a folder holding "
+        "the four MNIST IDX files."
     )
 
 

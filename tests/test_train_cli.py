@@ -108,7 +108,7 @@ def test_missing_data_exits_1_and_writes_nothing(capsys, tmp_path):
     workdir = tmp_path / "run"
     status = main(["--data-dir", str(tmp_path / "none"), "--workdir", str(workdir)])
     assert status == 1
-    assert "not a directory" in capsys.readouterr().err
+    assert f"MNIST folder {tmp_path / 'none'} does not exist" in capsys.readouterr().err
     assert not workdir.exists()
 
 

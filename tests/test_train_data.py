@@ -170,8 +170,14 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_missing_folder_is_reported(tmp_path):
-    with pytest.raises(DataError, match="not a directory"):
+    with pytest.raises(DataError, match="nowhere does not exist; expected a folder"):
         load_mnist(tmp_path / "nowhere")
+
+
+def test_file_given_as_the_folder_is_reported(tmp_path):
+    (tmp_path / "mnist").write_bytes(b"")
+    with pytest.raises(DataError, match="mnist is a file; expected a folder"):
+        load_mnist(tmp_path / "mnist")
 
 
 def test_wrong_magic_number_is_reported_with_expected_value(tmp_path):

@@ -239,9 +239,11 @@ def _load_idx_split(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]
 
 def _load_idx(data_dir: Path) -> MNIST:
     if not data_dir.is_dir():
+        found = "is a file" if data_dir.exists() else "does not exist"
         raise DataError(
-            f"{data_dir}: not a directory; expected a folder holding the four MNIST "
-            "IDX files."
+            f"MNIST folder {data_dir} {found}; expected a folder holding the four "
+            "MNIST IDX files. Fix --data-dir or MNIST_DIR, or leave both unset to "
+            "download MNIST with TensorFlow Datasets."
         )
     train_images, train_labels = _load_idx_split(data_dir, "train")
     test_images, test_labels = _load_idx_split(data_dir, "test")
