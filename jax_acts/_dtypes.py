@@ -1,5 +1,6 @@
 """Input handling shared by every activation: integer and bool inputs become the
-default float type, and half-precision floats are computed in float32."""
+default float type, and floats narrower than float32 (float16, bfloat16, the
+float8 types) are computed in float32."""
 
 from collections.abc import Callable
 
@@ -7,8 +8,6 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
-
-HALF_DTYPES = (jnp.dtype(jnp.float16), jnp.dtype(jnp.bfloat16))
 
 
 def as_float(x: ArrayLike) -> Array:
@@ -29,8 +28,14 @@ def as_float(x: ArrayLike) -> Array:
 
 
 def work_dtype(dtype: jnp.dtype) -> jnp.dtype:
-    """The precision arithmetic runs in: float32 for float16/bfloat16."""
-    return jnp.dtype(jnp.float32) if dtype in HALF_DTYPES else jnp.dtype(dtype)
+    """The precision arithmetic runs in: float32 for any float narrower than it.
+
+    float8 types have no infinity or too few exponent bits for the intermediate
+    exponentials, and XLA lacks some of their kernels (erfc), so they are widened
+    like float16 and bfloat16.
+    """
+    dtype = jnp.dtype(dtype)
+    return jnp.dtype(jnp.float32) if dtype.itemsize < 4 else dtype
 
 
 def lift(kernel: Callable[..., Array], x: ArrayLike, *params: ArrayLike) -> Array:

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy import special
 
 import jax_acts as A
 
@@ -126,3 +127,60 @@ def test_normalisers_agree_under_jit_eager_and_vmap(fn):
     mapped = np.asarray(jax.vmap(lambda row: fn(row, axis=-1))(x))
     np.testing.assert_allclose(eager, compiled, rtol=1e-6)
     np.testing.assert_allclose(mapped, compiled, rtol=1e-6)
+
+
+# Float64 references, independent of the library, for a few activations whose
+# float8 evaluation used to fail (NaN, or no erfc kernel at all).
+_FLOAT8_REFERENCES = {
+    "sigmoid": (
+        A.sigmoid,
+        special.expit,
+        lambda x: special.expit(x) * special.expit(-x),
+    ),
+    "tanh": (A.tanh, np.tanh, lambda x: 1 / np.cosh(x) ** 2),
+    "erf": (
+        A.erf,
+        special.erf,
+        lambda x: 2 / np.sqrt(np.pi) * np.exp(-x * x),
+    ),
+    "gelu": (A.gelu, lambda x: x * special.ndtr(x), None),
+    "silu": (A.silu, lambda x: x * special.expit(x), None),
+    "mish": (A.mish, lambda x: x * np.tanh(np.logaddexp(0, x)), None),
+    "softplus": (A.softplus, lambda x: np.logaddexp(0, x), special.expit),
+}
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+@pytest.mark.parametrize("name", sorted(_FLOAT8_REFERENCES))
+def test_float8_inputs_are_computed_in_float32(name, dtype):
+    # Every finite value of the type; the result may differ from the float64
+    # reference by the rounding of the output alone.
+    dtype = jnp.dtype(dtype)
+    x8 = np.arange(256, dtype=np.uint8).view(dtype)
+    x8 = x8[np.isfinite(x8.astype(np.float32))]
+    x = x8.astype(np.float64)
+    fn, value, slope = _FLOAT8_REFERENCES[name]
+    finfo = jnp.finfo(dtype)
+    tolerance = dict(rtol=float(finfo.eps), atol=float(finfo.smallest_subnormal))
+    got = fn(jnp.asarray(x8))
+    assert got.dtype == dtype
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(np.asarray(got, np.float64), value(x), **tolerance)
+        if slope is not None:
+            got_slope = np.asarray(A.derivative(fn)(jnp.asarray(x8)), np.float64)
+            np.testing.assert_allclose(got_slope, slope(x), **tolerance)
+
+
+@pytest.mark.parametrize("dtype", ["float8_e4m3fn", "float8_e5m2"])
+def test_float8_softmax_is_computed_in_float32(dtype):
+    x8 = np.array([-400.0, -10.0, -1.0, 0.0, 1.0, 10.0, 400.0]).astype(dtype)
+    expected = special.softmax(x8.astype(np.float64))
+    got = A.softmax(jnp.asarray(x8))
+    assert got.dtype == jnp.dtype(dtype)
+    finfo = jnp.finfo(dtype)
+    np.testing.assert_allclose(
+        np.asarray(got, np.float64),
+        expected,
+        rtol=float(finfo.eps),
+        atol=float(finfo.smallest_subnormal),
+    )
