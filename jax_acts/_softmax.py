@@ -3,6 +3,7 @@ logits, empty or fully masked rows) and never letting masked entries leak."""
 
 import functools
 import operator
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -11,7 +12,26 @@ from jax.typing import ArrayLike
 
 from jax_acts._dtypes import as_float, work_dtype
 
-Axis = int | tuple[int, ...] | None
+Axis = int | Sequence[int] | None
+
+
+def _canonical_axis(axis: Axis) -> int | tuple[int, ...] | None:
+    """``axis`` as None, an int or a tuple of ints, hashable for ``jax.jit``.
+
+    Lists and NumPy or JAX integer scalars are accepted, as by ``jax.nn``.
+    """
+    if axis is None:
+        return None
+    try:
+        return operator.index(axis)
+    except TypeError:
+        pass
+    try:
+        return tuple(operator.index(a) for a in axis)
+    except TypeError:
+        raise TypeError(
+            f"axis must be an int, a sequence of ints or None, got {axis!r}"
+        ) from None
 
 
 def _prepare(x: ArrayLike, where: ArrayLike | None) -> tuple[Array, Array | None]:
@@ -123,7 +143,6 @@ def _logsumexp_jvp(axis, primals, tangents):
     return result, jnp.sum(probs * t, axis=axis, keepdims=True)
 
 
-@jax.jit(static_argnames=("axis",))
 def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Array:
     r"""Softmax along ``axis``, defined for every input.
 
@@ -150,7 +169,8 @@ def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Ar
 
     Args:
       x: logits of any shape (integers and bools are promoted).
-      axis: axis or tuple of axes to normalise over, or None for all (default -1).
+      axis: axis or sequence of axes to normalise over, or None for all
+        (default -1).
       where: optional boolean mask broadcastable to ``x``; False entries are
         excluded.
 
@@ -172,11 +192,15 @@ def softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Ar
     See also:
       :func:`log_softmax`, :func:`logsumexp`, :func:`softmax_jacobian`
     """
+    return _softmax_jit(x, _canonical_axis(axis), where)
+
+
+@jax.jit(static_argnames=("axis",))
+def _softmax_jit(x: ArrayLike, axis: Axis, where: ArrayLike | None) -> Array:
     logits, mask = _prepare(x, where)
     return _softmax(logits, axis, mask).astype(as_float(x).dtype)
 
 
-@jax.jit(static_argnames=("axis",))
 def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -> Array:
     r"""Logarithm of :func:`softmax`, computed without forming the softmax.
 
@@ -198,7 +222,8 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -
 
     Args:
       x: logits of any shape (integers and bools are promoted).
-      axis: axis or tuple of axes to normalise over, or None for all (default -1).
+      axis: axis or sequence of axes to normalise over, or None for all
+        (default -1).
       where: optional boolean mask broadcastable to ``x``; False entries are
         excluded.
 
@@ -215,11 +240,15 @@ def log_softmax(x: ArrayLike, axis: Axis = -1, where: ArrayLike | None = None) -
     See also:
       :func:`softmax`, :func:`logsumexp`
     """
+    return _log_softmax_jit(x, _canonical_axis(axis), where)
+
+
+@jax.jit(static_argnames=("axis",))
+def _log_softmax_jit(x: ArrayLike, axis: Axis, where: ArrayLike | None) -> Array:
     logits, mask = _prepare(x, where)
     return _log_softmax(logits, axis, mask).astype(as_float(x).dtype)
 
 
-@jax.jit(static_argnames=("axis", "keepdims"))
 def logsumexp(
     x: ArrayLike,
     axis: Axis = None,
@@ -247,7 +276,7 @@ def logsumexp(
 
     Args:
       x: input of any shape (integers and bools are promoted).
-      axis: axis or tuple of axes to reduce, or None for all (default None).
+      axis: axis or sequence of axes to reduce, or None for all (default None).
       where: optional boolean mask broadcastable to ``x``; False entries are
         excluded.
       keepdims: keep the reduced axes with size 1 (default False).
@@ -262,6 +291,13 @@ def logsumexp(
       ...     print(A.logsumexp(logits, axis=-1))
       [1000.69    -inf]
     """
+    return _logsumexp_jit(x, _canonical_axis(axis), where, bool(keepdims))
+
+
+@jax.jit(static_argnames=("axis", "keepdims"))
+def _logsumexp_jit(
+    x: ArrayLike, axis: Axis, where: ArrayLike | None, keepdims: bool
+) -> Array:
     logits, mask = _prepare(x, where)
     result = _logsumexp(logits, axis, mask)
     if not keepdims:

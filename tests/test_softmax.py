@@ -327,3 +327,27 @@ def test_softmax_jacobian_takes_a_numpy_integer_axis():
 def test_softmax_jacobian_refuses_a_tuple_of_axes():
     with pytest.raises(TypeError, match="single integer axis"):
         A.softmax_jacobian(jnp.ones((2, 3)), axis=(0, 1))
+
+
+@pytest.mark.parametrize(
+    "fn, reference",
+    [
+        (A.softmax, special.softmax),
+        (A.log_softmax, special.log_softmax),
+        (A.logsumexp, special.logsumexp),
+    ],
+)
+@pytest.mark.parametrize("axis", [[0, 2], [-1], np.int64(1), jnp.int32(-1)])
+def test_axis_may_be_a_list_or_an_integer_scalar_as_in_jax_nn(fn, reference, axis):
+    x = _random_logits((3, 4, 5))
+    expected_axis = tuple(axis) if isinstance(axis, list) else int(axis)
+    expected = reference(x.astype(np.float64), axis=expected_axis)
+    got = np.asarray(fn(jnp.asarray(x), axis=axis))
+    np.testing.assert_allclose(got, expected, rtol=2e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("fn", NORMALISERS)
+@pytest.mark.parametrize("axis", [1.0, "last", [0, 1.5]])
+def test_axis_that_is_not_an_integer_is_rejected_naming_it(fn, axis):
+    with pytest.raises(TypeError, match=r"axis must be an int.*got"):
+        fn(jnp.ones((2, 3)), axis=axis)
