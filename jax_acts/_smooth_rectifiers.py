@@ -54,17 +54,22 @@ def _gelu_tanh_inner(x: Array) -> Array:
     return k * (x + _GELU_CUBIC * x**3)
 
 
+def _gelu_tanh_saturated(x: Array) -> Array:
+    # The tanh is exactly ±1 beyond |x| = 100 in every float type, so x is
+    # clamped there: the cube cannot overflow, and the derivative of this factor
+    # (used by second-order autodiff) is 0 instead of 0 * inf.
+    return jnp.tanh(_gelu_tanh_inner(jnp.clip(x, -100, 100)))
+
+
 @jax.custom_jvp
 def _gelu_tanh(x: Array) -> Array:
-    # The cube may overflow to ±inf for huge x; tanh then saturates to the same
-    # ±1 it would have reached anyway.
-    return 0.5 * _finite_below(x) * (1 + jnp.tanh(_gelu_tanh_inner(x)))
+    return 0.5 * _finite_below(x) * (1 + _gelu_tanh_saturated(x))
 
 
 @_gelu_tanh.defjvp
 def _gelu_tanh_jvp(primals, tangents):
     (x,), (x_dot,) = primals, tangents
-    t = jnp.tanh(_gelu_tanh_inner(x))
+    t = _gelu_tanh_saturated(x)
     y = 0.5 * _finite_below(x) * (1 + t)
     # Clamped where 1 - t^2 is already exactly 0, so the product stays 0 instead
     # of 0 * inf.

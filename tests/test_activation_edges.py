@@ -2,6 +2,8 @@
 finite input, dtype preservation and promotion, NaN propagation, and agreement
 of jit, eager and vmap evaluation."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -184,3 +186,28 @@ def test_float8_softmax_is_computed_in_float32(dtype):
         rtol=float(finfo.eps),
         atol=float(finfo.smallest_subnormal),
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("name", [*NAMES, "gelu_tanh"])
+def test_second_derivative_is_finite_for_every_finite_input(name, dtype, finite_grid):
+    if name == "gelu_tanh":
+        fn = functools.partial(A.gelu, approximate=True)
+    else:
+        fn = A.get(name)
+    x = finite_grid(dtype)
+    got = np.asarray(A.derivative(A.derivative(fn))(jnp.asarray(x)), np.float64)
+    bad = ~np.isfinite(got)
+    assert not bad.any(), f"non-finite second derivative at x={x[bad][:5]}"
+
+
+def test_arctan_second_derivative_matches_closed_form_for_huge_inputs():
+    # Finite everywhere; accurate where (1 + x^2)^2 does not overflow, and 0
+    # where the true value is below the smallest normal float32.
+    x = np.array([-3.4e38, -1e30, -10.0, 1.0, 1e5, 1e18, 1e30, 3.4e38])
+    x = x.astype(np.float32)
+    wide = x.astype(np.float64)
+    expected = -2 * wide / (1 + wide * wide) ** 2
+    got = np.asarray(A.derivative(A.derivative(A.arctan))(jnp.asarray(x)))
+    tiny = float(np.finfo(np.float32).tiny)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=tiny)
