@@ -3,6 +3,7 @@ fixed at the kinks and derivatives accurate in the negative tail."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
@@ -200,7 +201,6 @@ def _celu_jvp(primals, tangents):
     return y, dy_dx * x_dot + dy_dalpha * alpha_dot
 
 
-@jax.jit
 def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
     r"""Continuously differentiable exponential linear unit.
 
@@ -216,10 +216,16 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
 
     Args:
       x: input array of any shape (integers and bools are promoted).
-      alpha: positive scale (default 1.0), differentiable.
+      alpha: positive scale, a scalar or an array broadcastable with ``x``
+        (default 1.0), differentiable.
 
     Returns:
       An array of the broadcast shape and the float dtype of ``x``.
+
+    Raises:
+      ValueError: if ``alpha`` is concrete (not traced) and any of its values
+        is not a positive finite number: ``x / alpha`` makes the value NaN at 0
+        for ``alpha = 0``, and the derivative overflow for negative ``alpha``.
 
     Examples:
       >>> import jax.numpy as jnp, jax_acts as A
@@ -227,6 +233,23 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
       ...     print(A.celu(jnp.array([-1.0, 0.0, 2.0]), alpha=2.0))
       [-0.7869  0.      2.    ]
     """
+    if not isinstance(alpha, jax.core.Tracer):
+        # Concrete values of any kind (Python, NumPy or JAX) are checked here; a
+        # traced alpha cannot be.
+        concrete = np.asarray(alpha)
+        if concrete.dtype.kind not in "biuf" or not np.all(
+            (concrete > 0) & np.isfinite(concrete)
+        ):
+            raise ValueError(
+                f"celu's alpha must be a positive finite number (or array of "
+                f"them), got {alpha!r}; alpha scales the negative saturation "
+                "-alpha and divides x"
+            )
+    return _celu_jit(x, alpha)
+
+
+@jax.jit
+def _celu_jit(x: ArrayLike, alpha: ArrayLike) -> Array:
     return lift(_celu, x, alpha)
 
 

@@ -393,3 +393,18 @@ def test_gelu_refuses_an_approximate_that_is_not_a_bool(approximate):
 def test_gelu_accepts_a_numpy_bool():
     got = A.gelu(jnp.array([1.0]), approximate=np.bool_(False))
     np.testing.assert_array_equal(got, A.gelu(jnp.array([1.0])))
+
+
+@pytest.mark.parametrize(
+    "alpha", [0.0, -1.0, np.inf, np.nan, np.array([1.0, 0.0]), jnp.array([-2.0])]
+)
+def test_celu_rejects_alpha_that_is_not_positive_and_finite(alpha):
+    # alpha = 0 divides by zero (NaN at x = 0), a negative alpha makes the
+    # derivative exp(x / alpha) overflow for negative x.
+    with pytest.raises(ValueError, match=r"celu's alpha must be a positive.*got"):
+        A.celu(jnp.array([-1.0, 0.0, 1.0]), alpha=alpha)
+
+
+def test_celu_accepts_a_traced_alpha():
+    got = jax.jit(A.celu)(jnp.array([-1.0, 2.0]), 2.0)
+    np.testing.assert_allclose(got, [2 * np.expm1(-0.5), 2.0], rtol=1e-6)
