@@ -197,7 +197,9 @@ def _celu_jvp(primals, tangents):
     exp = jnp.exp(scaled)
     y = jnp.where(positive, x, alpha * expm1)
     dy_dx = jnp.where(positive, 1, exp)
-    dy_dalpha = jnp.where(positive, 0, expm1 - scaled * exp)
+    # At x = -inf, scaled * exp is -inf * 0; its limit is 0. The term is formed
+    # even when alpha is not differentiated (forward mode multiplies it by 0).
+    dy_dalpha = jnp.where(positive, 0, expm1 - jnp.where(exp > 0, scaled * exp, 0))
     return y, dy_dx * x_dot + dy_dalpha * alpha_dot
 
 

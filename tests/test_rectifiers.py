@@ -408,3 +408,14 @@ def test_celu_rejects_alpha_that_is_not_positive_and_finite(alpha):
 def test_celu_accepts_a_traced_alpha():
     got = jax.jit(A.celu)(jnp.array([-1.0, 2.0]), 2.0)
     np.testing.assert_allclose(got, [2 * np.expm1(-0.5), 2.0], rtol=1e-6)
+
+
+def test_celu_alpha_gradient_at_negative_infinity_is_its_limit():
+    # d/dalpha alpha (exp(x / alpha) - 1) = expm1(x / alpha) - (x / alpha)
+    # exp(x / alpha), which tends to -1 as x -> -inf.
+    alpha = 1.5
+    x = np.array([-np.inf, -1e30, -200.0])
+    got = jax.vmap(jax.grad(A.celu, argnums=1), in_axes=(0, None))(x, alpha)
+    scaled = x[1:] / alpha
+    expected = np.concatenate([[-1.0], np.expm1(scaled) - scaled * np.exp(scaled)])
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
