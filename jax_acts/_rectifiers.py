@@ -95,7 +95,11 @@ def relu6(x: ArrayLike) -> Array:
 
 
 def _leaky_relu(x: Array, negative_slope: Array) -> Array:
-    return jnp.where(x >= 0, x, negative_slope * x)
+    # A zero slope makes the function 0 for every negative input, so its limit
+    # at -inf is 0, not 0 * -inf = NaN; the infinity is replaced before the
+    # product, so no derivative sees it either.
+    x_neg = jnp.where(jnp.isinf(x) & (negative_slope == 0), 0, x)
+    return jnp.where(x >= 0, x, negative_slope * x_neg)
 
 
 @jax.jit
@@ -108,7 +112,8 @@ def leaky_relu(x: ArrayLike, negative_slope: ArrayLike = 0.01) -> Array:
     where :math:`a` is ``negative_slope``. Autodiff of the ``where`` gives the
     derivative 1 at 0 (the branch ``x >= 0``), as in ``jax.nn.leaky_relu``.
 
-    Edge behaviour: ``leaky_relu(±inf) == ±inf`` (for a positive slope).
+    Edge behaviour: ``leaky_relu(inf) == inf``; ``leaky_relu(-inf)`` is
+    ``-inf`` for a positive slope and its limit 0 for a zero slope.
 
     Args:
       x: input array of any shape (integers and bools are promoted).

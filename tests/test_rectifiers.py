@@ -419,3 +419,18 @@ def test_celu_alpha_gradient_at_negative_infinity_is_its_limit():
     scaled = x[1:] / alpha
     expected = np.concatenate([[-1.0], np.expm1(scaled) - scaled * np.exp(scaled)])
     np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-6)
+
+
+def test_leaky_relu_with_zero_slope_is_zero_at_minus_infinity():
+    # A zero slope makes the function identically 0 for x < 0; the product
+    # 0 * -inf must not leak a NaN into the value or either derivative.
+    x = jnp.array([-jnp.inf, -3e38, -1.0, 0.0, 2.0, jnp.inf])
+    np.testing.assert_array_equal(
+        A.leaky_relu(x, 0.0), np.maximum(np.asarray(x, dtype=np.float64), 0)
+    )
+    dx = jax.vmap(jax.grad(A.leaky_relu), in_axes=(0, None))(x, 0.0)
+    np.testing.assert_array_equal(dx, [0, 0, 0, 1, 1, 1])
+    da = jax.vmap(jax.grad(A.leaky_relu, argnums=1), in_axes=(0, None))(x, 0.0)
+    assert np.all(np.isfinite(da[1:])) and not np.isnan(da[0])
+    # A positive slope keeps -inf.
+    assert A.leaky_relu(jnp.array([-jnp.inf]), 0.25)[0] == -jnp.inf
