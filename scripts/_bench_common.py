@@ -133,14 +133,24 @@ def reuse_large_buffers() -> str:
     page; that costs several times the kernel itself and would hide every
     difference between kernels behind the allocator. A training loop reuses
     its buffers, as a GPU's allocator does.
+
+    Every thread is also kept on the main arena: the other arenas grow in
+    64 MB heaps, so a 64 MB block that a runtime thread allocates is mapped
+    afresh each time whatever the thresholds say, and which thread allocates
+    changes during a long run. This only holds for threads started after the
+    call, so call it before JAX or PyTorch starts its thread pools.
     """
     try:
         mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return "system default (no glibc mallopt here)"
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    if mallopt(m_mmap_threshold, 1 << 30) and mallopt(m_trim_threshold, 2**31 - 1):
-        return "glibc keeps freed blocks up to 1 GiB for reuse (mallopt)"
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
+    if (
+        mallopt(m_arena_max, 1)
+        and mallopt(m_mmap_threshold, 1 << 30)
+        and mallopt(m_trim_threshold, 2**31 - 1)
+    ):
+        return "glibc keeps freed blocks up to 1 GiB for reuse, one arena (mallopt)"
     return "system default (mallopt refused)"
 
 
@@ -238,9 +248,9 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     return "\n".join(lines)
 
 
-def fmt_ratio(value: float | None) -> str | None:
-    """A ratio with two decimals."""
-    return None if value is None else f"{value:.2f}"
+def fmt_ratio(value: float | None, decimals: int = 2) -> str | None:
+    """A ratio with two decimals, or as many as asked."""
+    return None if value is None else f"{value:.{decimals}f}"
 
 
 def fmt_seconds(value: float | None) -> str | None:

@@ -539,7 +539,14 @@ def render(
         + markdown_table(
             ["target", "limit", "measured", "verdict"],
             [
-                [t["target"], t["limit"], fmt_ratio(t["measured"]), t["verdict"]]
+                [
+                    t["target"],
+                    t["limit"],
+                    # Three decimals, so that a value just past its limit does
+                    # not read as the limit itself.
+                    fmt_ratio(t["measured"], 3),
+                    t["verdict"],
+                ]
                 for t in target_rows
             ],
         )
@@ -549,13 +556,13 @@ def render(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # Before JAX's and PyTorch's thread pools start (see reuse_large_buffers).
+    allocator = reuse_large_buffers() if args.allocator == "reuse" else "system default"
     prepare_out(args.out)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     torch, torch_note = load_torch(not args.no_torch, args.torch_threads)
     env = environment(torch, torch_note)
-    env["allocator"] = (
-        reuse_large_buffers() if args.allocator == "reuse" else "system default"
-    )
+    env["allocator"] = allocator
     torch_device = "cpu"
     if torch is not None and env["gpu"] and torch.cuda.is_available():
         torch_device = "cuda"

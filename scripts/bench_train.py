@@ -466,7 +466,14 @@ def render(
         + markdown_table(
             ["target", "limit", "measured", "verdict"],
             [
-                [t["target"], t["limit"], fmt_ratio(t["measured"]), t["verdict"]]
+                [
+                    t["target"],
+                    t["limit"],
+                    # Three decimals, so that a value just past its limit does
+                    # not read as the limit itself.
+                    fmt_ratio(t["measured"], 3),
+                    t["verdict"],
+                ]
                 for t in result["targets"]
             ],
         )
