@@ -221,6 +221,8 @@ def test_resume_with_only_the_workdir_continues_the_run_as_configured(
     assert main([*argv, "--resume", "--no-progress"]) == 0
     assert "Resuming after epoch 2" in capsys.readouterr().err
     assert (workdir / "config.json").read_text() == stored
+    summary = json.loads((workdir / "summary.json").read_text())
+    assert (summary["epochs"], summary["resumed_after_epoch"]) == (2, 2)
     # Without --data-dir or MNIST_DIR, the resumed run reads the data it began on.
     monkeypatch.delenv("MNIST_DIR", raising=False)
     assert main(["--workdir", str(workdir), "--resume", "--no-progress"]) == 0

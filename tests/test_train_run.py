@@ -227,6 +227,7 @@ def test_summary_json_has_the_documented_keys_and_values(finished_run):
         record["test_accuracy"] for record in result.history
     )
     assert summary["epochs"] == 3
+    assert summary["resumed_after_epoch"] == 0
     assert summary["devices"] == 1
     # (784*32 + 32) + (32*16 + 16) + (16*10 + 10), counted by hand.
     assert summary["num_params"] == 25_818

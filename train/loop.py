@@ -71,6 +71,8 @@ class FitResult:
       num_params: scalar parameters of the model.
       devices: devices the batch was sharded over.
       compile_seconds: time to compile the epoch and evaluation functions.
+      resumed_after_epoch: the checkpointed epoch this call continued from, 0
+        for a fresh start.
     """
 
     model: MLP
@@ -80,6 +82,7 @@ class FitResult:
     num_params: int
     devices: int
     compile_seconds: float
+    resumed_after_epoch: int = 0
 
 
 def check_batch(config: Config, num_train: int, num_devices: int) -> list[str]:
@@ -207,6 +210,7 @@ def fit(
     num_params = sum(x.size for x in jax.tree.leaves(params))
 
     history: list[dict[str, float]] = []
+    resumed_after_epoch = 0
     # Orbax's first barrier is a device collective: meet here first so that a
     # process still initialising cannot make it time out.
     barrier("fit_built")
@@ -216,6 +220,7 @@ def fit(
         if restored is not None:
             params, opt_state, record = restored
             history = record["history"]
+            resumed_after_epoch = record["epoch"]
             logger.info("Resuming after epoch %d from %s", record["epoch"], workdir)
         else:
             logger.info(
@@ -304,4 +309,5 @@ def fit(
         num_params=int(num_params),
         devices=mesh.size,
         compile_seconds=compile_seconds,
+        resumed_after_epoch=resumed_after_epoch,
     )

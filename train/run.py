@@ -143,7 +143,10 @@ def train_and_evaluate(
             "best_epoch": result.best_epoch,
             "test_loss": history[-1]["test_loss"],
             "epochs": len(history),
+            # This invocation's wall time; a resumed run's earlier sessions are
+            # in train_seconds, which sums every epoch.
             "total_seconds": time.perf_counter() - start_time,
+            "resumed_after_epoch": result.resumed_after_epoch,
             "train_seconds": sum(record["epoch_seconds"] for record in history),
             "compile_seconds": result.compile_seconds,
             "devices": result.devices,
