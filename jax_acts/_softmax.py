@@ -127,9 +127,17 @@ def _log_softmax_jvp(axis, primals, tangents):
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
 def _logsumexp(logits: Array, axis: Axis, mask: Array | None) -> Array:
-    _, total, shift, empty, row_inf = _shifted(logits, axis, mask, False)
-    finite = shift + jnp.log(total)
-    return jnp.where(empty, -jnp.inf, jnp.where(row_inf, jnp.inf, finite))
+    # The value needs no select inside the sum, which would cost XLA's CPU
+    # reduction its vectorisation (5x at 16M elements): with a finite shift,
+    # a row with no usable entry sums to 0 and its log is already -inf, a row
+    # holding +inf sums to +inf, and NaN propagates; only the +inf rows are
+    # fixed, once per row.
+    if mask is not None:
+        logits = jnp.where(mask, logits, -jnp.inf)
+    row_max = jnp.max(logits, axis=axis, keepdims=True, initial=-jnp.inf)
+    shift = jnp.where(jnp.isfinite(row_max), row_max, 0)
+    total = jnp.sum(jnp.exp(logits - shift), axis=axis, keepdims=True)
+    return jnp.where(row_max == jnp.inf, jnp.inf, shift + jnp.log(total))
 
 
 @_logsumexp.defjvp
