@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
@@ -48,3 +49,23 @@ def lift(kernel: Callable[..., Array], x: ArrayLike, *params: ArrayLike) -> Arra
     work = work_dtype(x.dtype)
     cast_params = [jnp.asarray(p, dtype=work) for p in params]
     return kernel(x.astype(work), *cast_params).astype(x.dtype)
+
+
+def check_positive(name: str, value: ArrayLike, why: str) -> None:
+    """Raises ValueError unless every value of a concrete ``value`` is a positive
+    finite number; ``why`` says what a bad one would break.
+
+    A traced value cannot be checked and passes: under ``jit`` the parameter is
+    the caller's responsibility.
+    """
+    if isinstance(value, jax.core.Tracer):
+        return
+    # Concrete values of any kind (Python, NumPy or JAX) are checked here.
+    concrete = np.asarray(value)
+    if concrete.dtype.kind not in "biuf" or not np.all(
+        (concrete > 0) & np.isfinite(concrete)
+    ):
+        raise ValueError(
+            f"{name} must be a positive finite number (or array of them), got "
+            f"{value!r}; {why}"
+        )

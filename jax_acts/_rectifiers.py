@@ -3,11 +3,10 @@ fixed at the kinks and derivatives accurate in the negative tail."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from jax_acts._dtypes import lift
+from jax_acts._dtypes import check_positive, lift
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
 _SELU_SCALE = 1.0507009873554804934193349852946
@@ -240,18 +239,11 @@ def celu(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
       ...     print(A.celu(jnp.array([-1.0, 0.0, 2.0]), alpha=2.0))
       [-0.7869  0.      2.    ]
     """
-    if not isinstance(alpha, jax.core.Tracer):
-        # Concrete values of any kind (Python, NumPy or JAX) are checked here; a
-        # traced alpha cannot be.
-        concrete = np.asarray(alpha)
-        if concrete.dtype.kind not in "biuf" or not np.all(
-            (concrete > 0) & np.isfinite(concrete)
-        ):
-            raise ValueError(
-                f"celu's alpha must be a positive finite number (or array of "
-                f"them), got {alpha!r}; alpha scales the negative saturation "
-                "-alpha and divides x"
-            )
+    check_positive(
+        "celu's alpha",
+        alpha,
+        "alpha scales the negative saturation -alpha and divides x",
+    )
     return _celu_jit(x, alpha)
 
 

@@ -8,7 +8,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from jax_acts._dtypes import lift
+from jax_acts._dtypes import check_positive, lift
 from jax_acts._numerics import (
     exp_neg_abs,
     exp_with_headroom,
@@ -409,15 +409,6 @@ def generalized_logistic(x: ArrayLike, alpha: ArrayLike = 1.0) -> Array:
       ...     print(A.generalized_logistic(jnp.array([-1.0, 0.0, 1.0]), alpha=2.0))
       [0.0723 0.25   0.5344]
     """
-    if not isinstance(alpha, jax.core.Tracer):
-        # Concrete values of any kind (Python, NumPy or JAX) are checked here; a
-        # traced alpha cannot be, and a bad one gives NaN or 0 instead.
-        concrete = np.asarray(alpha)
-        if concrete.dtype.kind not in "biuf" or not np.all(
-            (concrete > 0) & np.isfinite(concrete)
-        ):
-            raise ValueError(
-                f"alpha must be a positive finite number (or array of them), got "
-                f"{alpha!r}; the curve is a sigmoid only for 0 < alpha < inf"
-            )
+    # A traced alpha cannot be checked, and a bad one gives NaN or 0 instead.
+    check_positive("alpha", alpha, "the curve is a sigmoid only for 0 < alpha < inf")
     return _generalized_logistic_jit(x, alpha)
