@@ -51,6 +51,22 @@ def _prepare(x: ArrayLike, where: ArrayLike | None) -> tuple[Array, Array | None
     return logits, mask
 
 
+def _masked_max(
+    logits: Array, axis: Axis, mask: Array | None
+) -> tuple[Array, Array, Array]:
+    """Returns ``(logits, row_max, shift)``: the logits with masked entries at
+    ``-inf``, each row's maximum, and the finite constant the normalisers
+    subtract (the maximum, or 0 where it is not finite)."""
+    if mask is not None:
+        # A select, not a product: masked inf/nan values are dropped rather than
+        # multiplied by zero.
+        logits = jnp.where(mask, logits, -jnp.inf)
+    row_max = jnp.max(logits, axis=axis, keepdims=True, initial=-jnp.inf)
+    # The shift only stabilises: the result does not depend on it.
+    shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(row_max), row_max, 0))
+    return logits, row_max, shift
+
+
 def _shifted(
     logits: Array, axis: Axis, mask: Array | None, share_infinite: bool = True
 ) -> tuple[Array, Array, Array, Array, Array]:
@@ -63,15 +79,9 @@ def _shifted(
     With ``share_infinite=False`` rows holding ``+inf`` get ``u = 0`` instead of
     their limit, for callers that replace those rows' result anyway.
     """
-    if mask is not None:
-        # A select, not a product: masked inf/nan values are dropped rather than
-        # multiplied by zero.
-        logits = jnp.where(mask, logits, -jnp.inf)
-    row_max = jnp.max(logits, axis=axis, keepdims=True, initial=-jnp.inf)
+    logits, row_max, shift = _masked_max(logits, axis, mask)
     empty = row_max == -jnp.inf
     row_inf = row_max == jnp.inf
-    # The shift only stabilises: the result does not depend on it.
-    shift = jax.lax.stop_gradient(jnp.where(jnp.isfinite(row_max), row_max, 0))
     if share_infinite:
         # The limit of a row holding +inf: those entries share the mass equally.
         inf_limit = jnp.where(logits == jnp.inf, 0.0, -jnp.inf).astype(logits.dtype)
@@ -132,10 +142,7 @@ def _logsumexp(logits: Array, axis: Axis, mask: Array | None) -> Array:
     # a row with no usable entry sums to 0 and its log is already -inf, a row
     # holding +inf sums to +inf, and NaN propagates; only the +inf rows are
     # fixed, once per row.
-    if mask is not None:
-        logits = jnp.where(mask, logits, -jnp.inf)
-    row_max = jnp.max(logits, axis=axis, keepdims=True, initial=-jnp.inf)
-    shift = jnp.where(jnp.isfinite(row_max), row_max, 0)
+    logits, row_max, shift = _masked_max(logits, axis, mask)
     total = jnp.sum(jnp.exp(logits - shift), axis=axis, keepdims=True)
     return jnp.where(row_max == jnp.inf, jnp.inf, shift + jnp.log(total))
 

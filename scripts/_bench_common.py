@@ -253,6 +253,19 @@ def fmt_ratio(value: float | None, decimals: int = 2) -> str | None:
     return None if value is None else f"{value:.{decimals}f}"
 
 
+def targets_table(targets: Sequence[Mapping[str, Any]]) -> str:
+    """The markdown table of targets (``target``, ``limit``, ``measured``,
+    ``verdict``), ratios with three decimals so that a value just past its
+    limit does not read as the limit itself."""
+    return markdown_table(
+        ["target", "limit", "measured", "verdict"],
+        [
+            [t["target"], t["limit"], fmt_ratio(t["measured"], 3), t["verdict"]]
+            for t in targets
+        ],
+    )
+
+
 def fmt_seconds(value: float | None) -> str | None:
     """Seconds with a unit that keeps three significant digits readable."""
     if value is None:

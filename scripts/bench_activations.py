@@ -35,6 +35,7 @@ from _bench_common import (
     prepare_out,
     ratio,
     reuse_large_buffers,
+    targets_table,
     verdict,
     warm_up,
     write_report,
@@ -535,21 +536,7 @@ def render(
             )
     parts.append(
         "### Targets (float32; medians over every size and every function with a "
-        "`jax.nn` counterpart)\n\n"
-        + markdown_table(
-            ["target", "limit", "measured", "verdict"],
-            [
-                [
-                    t["target"],
-                    t["limit"],
-                    # Three decimals, so that a value just past its limit does
-                    # not read as the limit itself.
-                    fmt_ratio(t["measured"], 3),
-                    t["verdict"],
-                ]
-                for t in target_rows
-            ],
-        )
+        "`jax.nn` counterpart)\n\n" + targets_table(target_rows)
     )
     return "\n\n".join(parts)
 

@@ -42,6 +42,7 @@ from _bench_common import (
     positive_int,
     prepare_out,
     ratio,
+    targets_table,
     verdict,
     warm_up,
     write_report,
@@ -461,23 +462,7 @@ def render(
                 [[f"`{tta['command']}`", reached]],
             )
         )
-    parts.append(
-        "### Targets\n\n"
-        + markdown_table(
-            ["target", "limit", "measured", "verdict"],
-            [
-                [
-                    t["target"],
-                    t["limit"],
-                    # Three decimals, so that a value just past its limit does
-                    # not read as the limit itself.
-                    fmt_ratio(t["measured"], 3),
-                    t["verdict"],
-                ]
-                for t in result["targets"]
-            ],
-        )
-    )
+    parts.append("### Targets\n\n" + targets_table(result["targets"]))
     return "\n\n".join(parts)
 
 

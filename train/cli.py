@@ -11,13 +11,13 @@ import dataclasses
 import json
 import logging
 import math
-import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from train.config import OPTIMIZERS, PRESETS, Config, check
+from train.data import resolve_data_dir
 
 logger = logging.getLogger("train")
 
@@ -284,7 +284,7 @@ def resolve(args: argparse.Namespace) -> Config:
         if field.name not in ("preset", "data_dir")
         and getattr(args, field.name, None) is not None
     }
-    data_dir = args.data_dir or os.environ.get("MNIST_DIR") or None
+    data_dir = resolve_data_dir(args.data_dir)
     config = dataclasses.replace(config, data_dir=data_dir, **overrides)
     stored = _stored_config(config.workdir) if getattr(args, "resume", False) else None
     if stored is not None:

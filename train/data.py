@@ -275,6 +275,14 @@ def _load_tfds() -> MNIST:
     return MNIST(*splits["train"], *splits["test"])
 
 
+def resolve_data_dir(
+    data_dir: str | os.PathLike | None,
+) -> str | os.PathLike | None:
+    """The IDX folder to read: ``data_dir`` when given, else ``$MNIST_DIR``;
+    None when neither is set (the data then comes from TensorFlow Datasets)."""
+    return data_dir or os.environ.get("MNIST_DIR") or None
+
+
 def load_mnist(data_dir: str | os.PathLike | None = None) -> MNIST:
     """Loads and validates MNIST.
 
@@ -290,8 +298,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None) -> MNIST:
     Raises:
       DataError: a file is missing or does not hold valid MNIST.
     """
-    if data_dir is None:
-        data_dir = os.environ.get("MNIST_DIR") or None
+    data_dir = resolve_data_dir(data_dir)
     if data_dir is None:
         logger.info("Loading MNIST from TensorFlow Datasets")
         return _load_tfds()

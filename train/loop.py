@@ -210,7 +210,6 @@ def fit(
     num_params = sum(x.size for x in jax.tree.leaves(params))
 
     history: list[dict[str, float]] = []
-    resumed_after_epoch = 0
     # Orbax's first barrier is a device collective: meet here first so that a
     # process still initialising cannot make it time out.
     barrier("fit_built")
@@ -220,15 +219,16 @@ def fit(
         if restored is not None:
             params, opt_state, record = restored
             history = record["history"]
-            resumed_after_epoch = record["epoch"]
             logger.info("Resuming after epoch %d from %s", record["epoch"], workdir)
         else:
             logger.info(
                 "No checkpoint in %s to resume from; starting at epoch 1", workdir
             )
 
+    # A checkpoint of epoch k holds the history of epochs 1..k.
+    resumed_after_epoch = len(history)
     start = time.perf_counter()
-    epoch_number = jnp.int32(len(history) + 1)
+    epoch_number = jnp.int32(resumed_after_epoch + 1)
     if config.scan_epoch:
         run_epoch = fns.train_epoch.lower(
             params, opt_state, images, labels, epoch_number

@@ -18,6 +18,7 @@ from typing import Any
 
 from train.checkpoint import CHECKPOINTS
 from train.config import Config
+from train.data import resolve_data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def check_workdir(config: Config, *, resume: bool, overwrite: bool) -> None:
     workdir = Path(config.workdir)
     if workdir.exists() and not workdir.is_dir():
         raise WorkdirError(f"workdir {workdir} is a file; pick a directory")
-    data_dir = config.data_dir or os.environ.get("MNIST_DIR")
+    data_dir = resolve_data_dir(config.data_dir)
     if data_dir:
         data = Path(data_dir).resolve()
         if workdir.resolve() == data or data in workdir.resolve().parents:
